@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Monal.Push.Ledger.EventStore;
+
+/// <summary>
+/// The event store on PostgreSQL, shaped like Marten's: a streams table whose version row is the authority for
+/// stream versions, an events table and a day-partitioned push_events table sharing one global sequence, inline
+/// projections in the append transaction, and group commit on the hot path. Marten itself is not served by the
+/// registry here, so this is written by hand; docs/architecture.md explains the design.
+/// </summary>
+public sealed partial class EventStore : IAsyncDisposable
+{
+    /// <summary>The channel NOTIFY'd by every append, read by <see cref="EventNotifications"/>.</summary>
+    public const string NotifyChannel = "monal_events";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _clock;
+    private readonly IInlineProjection[] _inline;
+    private readonly IStreamDeletionHook[] _deletionHooks;
+    private readonly LedgerOptions _options;
+    private readonly ILogger<EventStore> _logger;
+    private readonly GroupCommitter? _committer;
+
+    /// <summary>Creates the store; group commit starts its writers at once when enabled.</summary>
+    public EventStore(
+        NpgsqlDataSource dataSource,
+        TimeProvider clock,
+        IEnumerable<IInlineProjection> inlineProjections,
+        IEnumerable<IStreamDeletionHook> deletionHooks,
+        IOptions<LedgerOptions> options,
+        ILogger<EventStore> logger)
+    {
+        _dataSource = dataSource;
+        _clock = clock;
+        _inline = [.. inlineProjections];
+        _deletionHooks = [.. deletionHooks];
+        _options = options.Value;
+        _logger = logger;
+        if (_options.GroupCommit)
+        {
+            _committer = new GroupCommitter(this, Math.Max(1, _options.MaxBatch), Math.Max(1, _options.Writers));
+        }
+    }
+
+    /// <summary>The data source the store writes through (one per process).</summary>
+    public NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>Observed batch sizes of group commit, for metrics.</summary>
+    public event Action<int>? BatchCommitted;
+
+    /// <summary>Stops accepting appends and waits for queued ones to commit.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_committer is not null)
+        {
+            await _committer.DisposeAsync();
+        }
+    }
+}

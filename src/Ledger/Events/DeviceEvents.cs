@@ -1,0 +1,69 @@
+namespace Monal.Push.Ledger.Events;
+
+// Events of a device's stream (stream id = device UUID). Tokens only ever appear here encrypted with the
+// device's data key (see Crypto/DataKeys.cs); bodies, senders and user JIDs never appear at all.
+
+/// <summary>How a device is addressed (PRODUCT.md: "The two ways a device is addressed").</summary>
+public enum DeviceMode
+{
+    /// <summary>The node is the APNs token; the publish-options name a push module (fpush style).</summary>
+    Stateless = 1,
+
+    /// <summary>The node is a registered device UUID with a secret (mod_push_appserver style).</summary>
+    Registered = 2,
+}
+
+/// <summary>A device became known: a v1 registration, or the first publish to a stateless node.</summary>
+public sealed record DeviceRegistered(
+    Guid DeviceId,
+    DeviceMode Mode,
+    string PushModule,
+    string EncryptedToken,
+    string? SecretHash,
+    string? Domain,
+    DateTimeOffset RegisteredAt);
+
+/// <summary>A registered device registered again: same node and secret, possibly a new token.</summary>
+public sealed record RegistrationRenewed(
+    Guid DeviceId,
+    string PushModule,
+    string EncryptedToken,
+    string? Domain,
+    DateTimeOffset RenewedAt);
+
+/// <summary>The device asked to stop receiving pushes (v1 unregister).</summary>
+public sealed record DeviceUnregistered(Guid DeviceId, DateTimeOffset UnregisteredAt);
+
+/// <summary>
+/// An XMPP server asked for a push and we acknowledged it: the outbox entry of the dispatcher. The push id is
+/// stable per push and is also the apns-id, so a retry after a crash is recognisable.
+/// </summary>
+public sealed record PushRequested(
+    Guid PushId,
+    Guid DeviceId,
+    string Domain,
+    DateTimeOffset RequestedAt,
+    DateTimeOffset ExpiresAt);
+
+/// <summary>Apple accepted the push.</summary>
+public sealed record PushDelivered(Guid PushId, Guid DeviceId, Guid ApnsId, DateTimeOffset DeliveredAt, double LatencyMs);
+
+/// <summary>Apple (or the way to it) refused the push; transient failures are retried until the push expires.</summary>
+public sealed record PushFailed(
+    Guid PushId,
+    Guid DeviceId,
+    int Status,
+    string? Reason,
+    bool Transient,
+    DateTimeOffset FailedAt);
+
+/// <summary>Apple answered 410 (Unregistered or ExpiredToken): the token is dead since Apple's timestamp.</summary>
+public sealed record TokenInvalidated(
+    Guid PushId,
+    Guid DeviceId,
+    string Reason,
+    DateTimeOffset AppleTimestamp,
+    DateTimeOffset InvalidatedAt);
+
+/// <summary>Apple answered BadDeviceToken or DeviceTokenNotForTopic: wrong for this environment or topic.</summary>
+public sealed record TokenRejected(Guid PushId, Guid DeviceId, string Reason, DateTimeOffset RejectedAt);

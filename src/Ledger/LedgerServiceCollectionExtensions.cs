@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Schema;
+using Npgsql;
+
+namespace Monal.Push.Ledger;
+
+/// <summary>Composition of the ledger (STYLE.md section 6): `serve`, the admin verbs and the tests all call this.</summary>
+public static class LedgerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the data source (from <c>ConnectionStrings:Ledger</c>), the event store, data keys, keyed hashes,
+    /// the migrator, and a hosted service that migrates at start (<c>Ledger:MigrateOnStart</c>). Register it before the
+    /// other stages so it starts first.
+    /// </summary>
+    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<LedgerOptions>().Bind(configuration.GetSection("Ledger"))
+            .Validate(o => o.MaxBatch > 0 && o.Writers > 0, "Ledger:MaxBatch and Ledger:Writers must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<DataOptions>().Bind(configuration.GetSection("Data"));
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp =>
+        {
+            var connectionString = configuration.GetConnectionString("Ledger");
+            if (string.IsNullOrWhiteSpace(connectionString))
+            {
+                throw new InvalidOperationException("ConnectionStrings:Ledger is not set.");
+            }
+
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            builder.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
+            return builder.Build();
+        });
+        services.TryAddSingleton<MasterKey>();
+        services.TryAddSingleton<KeyedHash>();
+        services.TryAddSingleton<DataKeys>();
+        services.TryAddSingleton<EventStore.EventStore>();
+        services.TryAddSingleton<EventNotifications>();
+        services.TryAddSingleton<SchemaMigrator>();
+        services.AddHostedService<LedgerStartup>();
+        return services;
+    }
+}
+
+/// <summary>Migrates (when configured) and prepares the push partitions before the other stages start.</summary>
+internal sealed class LedgerStartup(
+    SchemaMigrator migrator,
+    EventStore.EventStore store,
+    TimeProvider clock,
+    IOptions<LedgerOptions> options) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.MigrateOnStart)
+        {
+            await migrator.MigrateAsync(MigrationSource.Embedded(), cancellationToken);
+        }
+
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        await store.EnsurePushPartitionsAsync(today, today.AddDays(2), cancellationToken);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken) => await store.DisposeAsync();
+}

@@ -1,0 +1,145 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Ledger.Embedded;
+using Monal.Push.Ledger.Schema;
+using Npgsql;
+
+namespace Monal.Push.Tests.Fixtures;
+
+/// <summary>
+/// One private PostgreSQL cluster per test run, started with the same embedded code `serve` uses (or the server
+/// named by MONAL_TEST_DB), and one database per run with the migrations applied. Tests isolate themselves with
+/// fresh stream ids, not truncation (STYLE.md section 9). Everything is dropped when the test process exits.
+/// </summary>
+public static class TestDatabase
+{
+    private static readonly SemaphoreSlim Gate = new(1, 1);
+    private static EmbeddedPostgres? _cluster;
+    private static string? _folder;
+    private static string? _connectionString;
+    private static NpgsqlDataSource? _dataSource;
+    private static readonly List<string> Databases = [];
+
+    /// <summary>The run's migrated database.</summary>
+    public static async Task<NpgsqlDataSource> DataSourceAsync()
+    {
+        await Gate.WaitAsync();
+        try
+        {
+            if (_dataSource is null)
+            {
+                var name = await CreateDatabaseCoreAsync();
+                _connectionString = ConnectionString(name);
+                _dataSource = NpgsqlDataSource.Create(_connectionString);
+                var migrator = new SchemaMigrator(_dataSource, NullLogger<SchemaMigrator>.Instance);
+                await migrator.MigrateAsync(MigrationSource.Embedded());
+            }
+
+            return _dataSource;
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    /// <summary>The connection string of the run's migrated database.</summary>
+    public static async Task<string> ConnectionStringAsync()
+    {
+        await DataSourceAsync();
+        return _connectionString!;
+    }
+
+    /// <summary>A fresh, empty database (for migration tests); dropped at the end of the run.</summary>
+    public static async Task<string> CreateEmptyDatabaseAsync()
+    {
+        await Gate.WaitAsync();
+        try
+        {
+            return ConnectionString(await CreateDatabaseCoreAsync());
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    private static async Task<string> CreateDatabaseCoreAsync()
+    {
+        var name = "monal_test_" + Guid.NewGuid().ToString("N")[..12];
+        var external = Environment.GetEnvironmentVariable("MONAL_TEST_DB");
+        if (!string.IsNullOrEmpty(external))
+        {
+            await using var admin = new NpgsqlConnection(external);
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"create database \"{name}\"", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+        else
+        {
+            if (_cluster is null)
+            {
+                _folder = Path.Combine(Path.GetTempPath(), "monal-test-" + Guid.NewGuid().ToString("N")[..8]);
+                _cluster = await EmbeddedPostgres.StartAsync(_folder, NullLogger.Instance);
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => Cleanup();
+            }
+
+            await _cluster.CreateDatabaseAsync(name);
+        }
+
+        Databases.Add(name);
+        return name;
+    }
+
+    private static string ConnectionString(string database)
+    {
+        var external = Environment.GetEnvironmentVariable("MONAL_TEST_DB");
+        var builder = new NpgsqlConnectionStringBuilder(string.IsNullOrEmpty(external) ? _cluster!.ConnectionString() : external)
+        {
+            Database = database,
+        };
+        return builder.ConnectionString;
+    }
+
+    private static void Cleanup()
+    {
+        _dataSource?.Dispose();
+        NpgsqlConnection.ClearAllPools();
+        var external = Environment.GetEnvironmentVariable("MONAL_TEST_DB");
+        if (!string.IsNullOrEmpty(external))
+        {
+            try
+            {
+                using var admin = new NpgsqlConnection(external);
+                admin.Open();
+                foreach (var db in Databases)
+                {
+                    using var drop = new NpgsqlCommand($"drop database if exists \"{db}\" with (force)", admin);
+                    drop.ExecuteNonQuery();
+                }
+            }
+            catch (NpgsqlException)
+            {
+                // Best effort: the server may already be gone.
+            }
+
+            return;
+        }
+
+        if (_cluster is not null)
+        {
+            _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            try
+            {
+                Directory.Delete(_folder!, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Best effort.
+            }
+        }
+    }
+}

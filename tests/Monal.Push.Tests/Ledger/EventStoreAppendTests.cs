@@ -1,0 +1,185 @@
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Tests.Fixtures;
+using Npgsql;
+
+namespace Monal.Push.Tests.Ledger;
+
+[Trait("Category", "Postgres")]
+public sealed class EventStoreAppendTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
+
+    internal static DeviceRegistered Registered(Guid id) =>
+        new(id, DeviceMode.Registered, "monalProdiOS", "v1:AAAA", "hash", "example.org", T0);
+
+    internal static PushRequested Requested(Guid id) => new(Guid.CreateVersion7(), id, "example.org", T0, T0.AddDays(1));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AppendAsync_Should_StartAtVersionOne_When_StreamIsNew(bool groupCommit)
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit);
+        var id = Guid.CreateVersion7();
+
+        var result = await store.AppendAsync(id, "device", ExpectedVersion.NoStream, [Registered(id)]);
+
+        Assert.Equal(1, result.Version);
+        var events = await store.ReadStreamAsync(id);
+        var only = Assert.Single(events);
+        Assert.Equal(1, only.Version);
+        Assert.Equal("device_registered.v1", only.Type);
+        Assert.Equal(Registered(id), only.Data);
+        Assert.Equal(result.LastSequence, only.Sequence);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AppendAsync_Should_NumberVersionsInOrder_When_AppendingSequentially(bool groupCommit)
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit);
+        var id = Guid.CreateVersion7();
+        await store.AppendAsync(id, "device", ExpectedVersion.NoStream, [Registered(id)]);
+        await store.AppendAsync(id, "device", ExpectedVersion.Exactly(1), [Requested(id), Requested(id)]);
+        var last = await store.AppendAsync(id, "device", ExpectedVersion.Any, [Requested(id)]);
+
+        Assert.Equal(4, last.Version);
+        var events = await store.ReadStreamAsync(id);
+        Assert.Equal([1L, 2L, 3L, 4L], events.Select(e => e.Version));
+        Assert.True(events.Zip(events.Skip(1)).All(p => p.First.Sequence < p.Second.Sequence), "positions follow versions");
+        Assert.Equal(4, await store.GetStreamVersionAsync(id));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AppendAsync_Should_ThrowConflict_When_ExpectedVersionIsWrong(bool groupCommit)
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit);
+        var id = Guid.CreateVersion7();
+        await store.AppendAsync(id, "device", ExpectedVersion.NoStream, [Registered(id)]);
+
+        var stale = await Assert.ThrowsAsync<StreamVersionConflictException>(
+            () => store.AppendAsync(id, "device", ExpectedVersion.Exactly(5), [Requested(id)]));
+        var exists = await Assert.ThrowsAsync<StreamVersionConflictException>(
+            () => store.AppendAsync(id, "device", ExpectedVersion.NoStream, [Registered(id)]));
+        var missing = Guid.CreateVersion7();
+        await Assert.ThrowsAsync<StreamVersionConflictException>(
+            () => store.AppendAsync(missing, "device", ExpectedVersion.Exactly(1), [Requested(missing)]));
+
+        Assert.Equal(id, stale.StreamId);
+        Assert.Equal(0, exists.Expected);
+        Assert.Single(await store.ReadStreamAsync(id));
+        Assert.Empty(await store.ReadStreamAsync(missing));
+        Assert.Equal(0, await store.GetStreamVersionAsync(missing));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AppendAsync_Should_LetExactlyOneWriterWin_When_TwoWritersExpectTheSameVersion(bool groupCommit)
+    {
+        // Two stores stand for two processes: separate group committers, separate connections.
+        await using var a = await TestLedger.StoreAsync(groupCommit);
+        await using var b = await TestLedger.StoreAsync(groupCommit);
+        for (var round = 0; round < 20; round++)
+        {
+            var id = Guid.CreateVersion7();
+            await a.AppendAsync(id, "device", ExpectedVersion.NoStream, [Registered(id)]);
+
+            var results = await Task.WhenAll(
+                Attempt(a.AppendAsync(id, "device", ExpectedVersion.Exactly(1), [Requested(id)])),
+                Attempt(b.AppendAsync(id, "device", ExpectedVersion.Exactly(1), [Requested(id)])));
+
+            Assert.Equal(1, results.Count(r => r is null));
+            Assert.Equal(1, results.Count(r => r is StreamVersionConflictException));
+            Assert.Equal(2, (await a.ReadStreamAsync(id)).Count);
+        }
+    }
+
+    [Fact]
+    public async Task AppendAsync_Should_ShareTransactions_When_ManyCallersAppendAtOnce()
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit: true);
+        var batches = new List<int>();
+        store.BatchCommitted += n => { lock (batches) { batches.Add(n); } };
+        var devices = Enumerable.Range(0, 50).Select(_ => Guid.CreateVersion7()).ToArray();
+
+        // 1,000 concurrent appends over 50 streams, 20 per stream.
+        var tasks = Enumerable.Range(0, 1000)
+            .Select(i => store.AppendAsync(devices[i % 50], "device", ExpectedVersion.Any, [Requested(devices[i % 50])]))
+            .ToArray();
+        var results = await Task.WhenAll(tasks);
+
+        Assert.Equal(1000, results.Select(r => r.LastSequence).Distinct().Count());
+        Assert.Equal(1000, batches.Sum());
+        Assert.True(batches.Count < 1000, $"{batches.Count} transactions for 1000 appends: group commit did not group");
+        foreach (var d in devices)
+        {
+            var events = await store.ReadStreamAsync(d);
+            Assert.Equal(Enumerable.Range(1, 20).Select(v => (long)v), events.Select(e => e.Version));
+        }
+    }
+
+    [Fact]
+    public async Task AppendAsync_Should_StorePushEventsInTheDayPartition_When_EventIsAPushEvent()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2031, 3, 4, 23, 59, 0, TimeSpan.Zero));
+        await using var store = await TestLedger.StoreAsync(clock: clock);
+        var id = Guid.CreateVersion7();
+        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id), Requested(id)]);
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Requested(id)]);
+
+        var dataSource = await TestDatabase.DataSourceAsync();
+        Assert.Equal(1L, await Scalar(dataSource, "select count(*) from push_events_20310304 where stream_id = $1", id));
+        Assert.Equal(1L, await Scalar(dataSource, "select count(*) from push_events_20310305 where stream_id = $1", id));
+        Assert.Equal(1L, await Scalar(dataSource, "select count(*) from events where stream_id = $1", id));
+        Assert.Equal(3, (await store.ReadStreamAsync(id)).Count);
+    }
+
+    [Fact]
+    public async Task AppendAsync_Should_KeepMetadata_When_Given()
+    {
+        await using var store = await TestLedger.StoreAsync();
+        var id = Guid.CreateVersion7();
+        var meta = new EventMetadata(Guid.CreateVersion7(), Guid.CreateVersion7());
+        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id)], meta);
+
+        Assert.Equal(meta, Assert.Single(await store.ReadStreamAsync(id)).Metadata);
+    }
+
+    [Fact]
+    public async Task AppendAsync_Should_Refuse_When_EventTypeIsNotRegistered()
+    {
+        await using var store = await TestLedger.StoreAsync();
+        await Assert.ThrowsAsync<ArgumentException>(
+            () => store.AppendAsync(Guid.CreateVersion7(), "device", ExpectedVersion.Any, ["not an event"]));
+    }
+
+    internal static async Task<object?> Scalar(NpgsqlDataSource dataSource, string sql, params object[] args)
+    {
+        await using var cmd = dataSource.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new() { Value = a });
+        }
+
+        return await cmd.ExecuteScalarAsync();
+    }
+
+    private static async Task<Exception?> Attempt(Task task)
+    {
+        try
+        {
+            await task;
+            return null;
+        }
+        catch (Exception ex)
+        {
+            return ex;
+        }
+    }
+}

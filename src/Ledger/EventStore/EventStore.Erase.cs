@@ -84,10 +84,10 @@ public sealed partial class EventStore
                 continue;
             }
 
-            await using var count = _dataSource.CreateCommand($"select count(*) from \"{name}\"");
-            deleted += (long)(await count.ExecuteScalarAsync(ct))!;
             if (!dryRun)
             {
+                await using var count = _dataSource.CreateCommand($"select count(*) from \"{name}\"");
+                deleted += (long)(await count.ExecuteScalarAsync(ct))!;
                 // A plain DROP takes an ACCESS EXCLUSIVE lock on the parent only for a moment; appends go to today.
                 await using var drop = _dataSource.CreateCommand($"drop table if exists \"{name}\"");
                 await drop.ExecuteNonQueryAsync(ct);
@@ -110,8 +110,8 @@ public sealed partial class EventStore
         while (true)
         {
             await using var delete = _dataSource.CreateCommand("""
-                delete from push_events where ctid = any(array(
-                    select ctid from push_events where "timestamp" < $1 limit $2))
+                delete from push_events where (seq, "timestamp") in (
+                    select seq, "timestamp" from push_events where "timestamp" < $1 limit $2)
                 """);
             delete.Parameters.Add(new() { Value = cutoff });
             delete.Parameters.Add(new() { Value = batchSize });

@@ -49,6 +49,17 @@ public static class TestDatabase
         return _connectionString!;
     }
 
+    /// <summary>
+    /// A database of its own with the migrations applied, for tests whose effect is global (a purge of every
+    /// device's old events) and would disturb tests running beside them.
+    /// </summary>
+    public static async Task<NpgsqlDataSource> IsolatedDataSourceAsync()
+    {
+        var dataSource = NpgsqlDataSource.Create(await CreateEmptyDatabaseAsync());
+        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        return dataSource;
+    }
+
     /// <summary>A fresh, empty database (for migration tests); dropped at the end of the run.</summary>
     public static async Task<string> CreateEmptyDatabaseAsync()
     {

@@ -92,8 +92,6 @@ public sealed partial class EventStore
                 _partitions.Clear();
                 await CommitAsync(batch, ct);
             }
-
-            BatchCommitted?.Invoke(batch.Count);
         }
         catch (PostgresException ex) when (batch.Count > 1 && IsPerCaller(ex))
         {
@@ -240,6 +238,7 @@ public sealed partial class EventStore
             }
         }
 
+        BatchCommitted?.Invoke(batch.Count);
         var last = -1;
         foreach (var p in batch)
         {

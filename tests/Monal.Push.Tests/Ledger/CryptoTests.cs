@@ -1,0 +1,117 @@
+using System.Text;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Tests.Fixtures;
+
+namespace Monal.Push.Tests.Ledger;
+
+public sealed class CryptoTests
+{
+    private const string Token = "3c5a0b7e9f4d2c1a8b6e0f3d5c7a9b1e2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c";
+
+    [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task EncryptAsync_Should_RoundTripWithoutRevealingTheToken_When_KeyExists()
+    {
+        var keys = new DataKeys(await TestDatabase.DataSourceAsync(), TestLedger.MasterKey, TimeProvider.System);
+        var device = Guid.CreateVersion7();
+
+        var sealedToken = await keys.EncryptAsync(device, Token);
+
+        Assert.StartsWith("v1:", sealedToken, StringComparison.Ordinal);
+        Assert.DoesNotContain(Token, sealedToken, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(Token, Encoding.UTF8.GetString(Convert.FromBase64String(sealedToken[3..])), StringComparison.OrdinalIgnoreCase);
+        Assert.NotEqual(sealedToken, await keys.EncryptAsync(device, Token)); // fresh nonce each time
+        Assert.Equal(Token, await keys.DecryptAsync(device, sealedToken));
+    }
+
+    [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task DecryptAsync_Should_Fail_When_TheKeyWasShreddedElsewhere()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var here = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        var there = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        var device = Guid.CreateVersion7();
+        var sealedToken = await here.EncryptAsync(device, Token);
+
+        Assert.True(await there.DeleteAsync(device));
+
+        await Assert.ThrowsAsync<DataKeyShreddedException>(() => there.DecryptAsync(device, sealedToken));
+        here.Forget(device);
+        await Assert.ThrowsAsync<DataKeyShreddedException>(() => here.DecryptAsync(device, sealedToken));
+    }
+
+    [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task DecryptAsync_Should_Fail_When_CiphertextBelongsToAnotherDevice()
+    {
+        var keys = new DataKeys(await TestDatabase.DataSourceAsync(), TestLedger.MasterKey, TimeProvider.System);
+        var a = Guid.CreateVersion7();
+        var b = Guid.CreateVersion7();
+        await keys.EncryptAsync(b, "x");
+
+        var sealedForA = await keys.EncryptAsync(a, Token);
+
+        await Assert.ThrowsAnyAsync<System.Security.Cryptography.CryptographicException>(() => keys.DecryptAsync(b, sealedForA));
+    }
+
+    [Fact]
+    public void StatelessDeviceId_Should_BeStableAndKeyed_When_DerivedFromModuleAndToken()
+    {
+        var hash = new KeyedHash(TestLedger.MasterKey);
+        var other = new KeyedHash(new MasterKey(new byte[32]));
+
+        var id = hash.StatelessDeviceId("monalProdiOS", Token);
+
+        Assert.Equal(id, hash.StatelessDeviceId("monalProdiOS", Token));
+        Assert.NotEqual(id, hash.StatelessDeviceId("monalProdiOS-sandbox", Token));
+        Assert.NotEqual(id, other.StatelessDeviceId("monalProdiOS", Token));
+        Assert.Equal(8, id.Version);
+    }
+
+    [Fact]
+    public void SecretMatches_Should_AcceptOnlyTheSecret_When_Compared()
+    {
+        var hash = new KeyedHash(TestLedger.MasterKey);
+        var stored = hash.HashSecret("s3cret");
+
+        Assert.True(hash.SecretMatches("s3cret", stored));
+        Assert.False(hash.SecretMatches("s3cre", stored));
+        Assert.False(hash.SecretMatches("s3cret", "not base64!"));
+        Assert.DoesNotContain("s3cret", stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Redact_Should_GiveAShortStableHashThatHidesTheValue_When_Logging()
+    {
+        var hash = new KeyedHash(TestLedger.MasterKey);
+
+        var r = hash.Redact(Token);
+
+        Assert.Equal(r, hash.Redact(Token));
+        Assert.Matches("^h:[0-9a-f]{10}$", r);
+        Assert.DoesNotContain(Token[..8], r, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MasterKey_Should_PersistAndReuseTheKeyFile_When_NoKeyIsConfigured()
+    {
+        var folder = Directory.CreateTempSubdirectory("monal-key-");
+        try
+        {
+            var options = Microsoft.Extensions.Options.Options.Create(new Monal.Push.Ledger.LedgerOptions());
+            var data = Microsoft.Extensions.Options.Options.Create(new Monal.Push.Ledger.DataOptions { Path = folder.FullName });
+
+            var first = new KeyedHash(new MasterKey(options, data)).Redact("x");
+            var second = new KeyedHash(new MasterKey(options, data)).Redact("x");
+
+            Assert.Equal(first, second);
+            var file = Path.Combine(folder.FullName, "master.key");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}

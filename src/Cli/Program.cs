@@ -1,1 +1,3 @@
-return 0;
+using Monal.Push.Cli.Commands;
+
+return await MonalCommands.Build().Parse(args).InvokeAsync();

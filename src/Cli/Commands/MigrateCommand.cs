@@ -1,0 +1,26 @@
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using Monal.Push.Cli.Hosting;
+using Monal.Push.Ledger.Schema;
+
+namespace Monal.Push.Cli.Commands;
+
+/// <summary>`monal-push migrate`: applies the migrations that are missing, and says which.</summary>
+internal static class MigrateCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("migrate", "Apply the database migrations that are missing (safe to run again).");
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var host = await MonalHost.StartAsync(parse.UnmatchedTokens, HostRole.Admin, ct);
+            var migrator = host.Services.GetRequiredService<SchemaMigrator>();
+            var applied = await migrator.MigrateAsync(MigrationSource.Embedded(), ct);
+            Console.Out.WriteLine(applied.Count == 0
+                ? "The schema is up to date; nothing to apply."
+                : $"Applied {applied.Count} migration(s): {string.Join(", ", applied)}");
+            return 0;
+        });
+        return command;
+    }
+}

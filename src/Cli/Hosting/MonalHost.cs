@@ -1,0 +1,133 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Monal.Push.Ledger;
+using Monal.Push.Ledger.Embedded;
+
+namespace Monal.Push.Cli.Hosting;
+
+/// <summary>What a host is built for: the whole pipeline, or one admin verb that needs the ledger only.</summary>
+internal enum HostRole
+{
+    Serve,
+    Admin,
+}
+
+/// <summary>
+/// Builds the one host that `serve` and every admin verb use (STYLE.md section 6), with configuration from
+/// appsettings.json (beside the executable, then in the working directory), environment variables and
+/// command-line switches. Without ConnectionStrings:Ledger it starts the embedded PostgreSQL under Data:Path
+/// first and stops it after the host.
+/// </summary>
+internal sealed class MonalHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly EmbeddedPostgres? _embedded;
+
+    private MonalHost(WebApplication app, EmbeddedPostgres? embedded)
+    {
+        _app = app;
+        _embedded = embedded;
+    }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<MonalHost> StartAsync(IReadOnlyList<string> switches, HostRole role, CancellationToken ct)
+    {
+        var args = switches.ToArray();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = Directory.GetCurrentDirectory(),
+        });
+        ConfigureSources(builder.Configuration, args);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+
+        EmbeddedPostgres? embedded = null;
+        if (string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Ledger")))
+        {
+            var data = builder.Configuration["Data:Path"] ?? "var";
+            using var bootLogging = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true));
+            embedded = await EmbeddedPostgres.StartAsync(Path.Combine(data, "postgres"), bootLogging.CreateLogger("Monal.Push.Embedded"), ct);
+            builder.Configuration.AddInMemoryCollection([new("ConnectionStrings:Ledger", embedded.ConnectionString())]);
+        }
+
+        try
+        {
+            builder.Services.AddLedger(builder.Configuration);
+            if (role == HostRole.Serve)
+            {
+                StageComposition.AddStages(builder.Services, builder.Configuration);
+                builder.WebHost.UseUrls((builder.Configuration["Http:Urls"] ?? "http://127.0.0.1:5280").Split(';'));
+            }
+            else
+            {
+                // Admin verbs share the host but not the pipeline: no listener, no background stages.
+                builder.WebHost.UseUrls("http://127.0.0.1:0");
+                builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+            }
+
+            var app = builder.Build();
+            if (role == HostRole.Serve)
+            {
+                StageComposition.MapEndpoints(app);
+            }
+
+            await app.StartAsync(ct);
+            return new MonalHost(app, embedded);
+        }
+        catch
+        {
+            if (embedded is not null)
+            {
+                await embedded.DisposeAsync();
+            }
+
+            throw;
+        }
+    }
+
+    internal static void ConfigureSources(ConfigurationManager configuration, string[] args)
+    {
+        // Defaults shipped beside the executable come first; the operator's file, the environment and the command
+        // line override them, in that order.
+        var shipped = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        var sources = configuration.Sources;
+        if (File.Exists(shipped) && Path.GetFullPath(shipped) != Path.GetFullPath("appsettings.json"))
+        {
+            sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
+            {
+                Path = shipped,
+                Optional = true,
+                FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(AppContext.BaseDirectory),
+            });
+        }
+
+        configuration.AddEnvironmentVariables();
+        configuration.AddCommandLine(args);
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        if (_embedded is not null)
+        {
+            await _embedded.DisposeAsync();
+        }
+    }
+}

@@ -10,12 +10,15 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+packages=(prosody prosody-modules lua-unbound ejabberd procps)
+
 have_all() {
-    command -v prosody >/dev/null 2>&1 &&
-    command -v prosodyctl >/dev/null 2>&1 &&
-    command -v ejabberdctl >/dev/null 2>&1 &&
+    local installed
+    installed=$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
+    [ "$installed" -eq "${#packages[@]}" ] &&
     [ -f /usr/lib/prosody/modules/mod_cloud_notify/mod_cloud_notify.lua ] &&
-    command -v runuser >/dev/null 2>&1
+    command -v setpriv >/dev/null 2>&1 &&
+    command -v pgrep >/dev/null 2>&1
 }
 
 stop_system_services() {
@@ -64,7 +67,6 @@ cleanup() {
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(prosody prosody-modules lua-unbound ejabberd)
 if ! apt-get install -y --no-install-recommends "${packages[@]}"; then
     # A fresh machine may have no package lists yet: update once and retry.
     apt-get update

@@ -13,14 +13,18 @@ public sealed class FakeComponent : IAsyncDisposable
     internal static readonly XNamespace Accept = "jabber:component:accept";
     internal static readonly XNamespace PubSub = "http://jabber.org/protocol/pubsub";
 
+    private static readonly XNamespace Stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
     private readonly XmppConnection connection;
+    private readonly Func<XElement, XElement?>? respond;
     private readonly List<XElement> iqs = [];
     private TaskCompletionSource arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? readLoop;
 
-    private FakeComponent(XmppConnection connection, string domain)
+    private FakeComponent(XmppConnection connection, string domain, Func<XElement, XElement?>? respond)
     {
         this.connection = connection;
+        this.respond = respond;
         Domain = domain;
     }
 
@@ -40,17 +44,22 @@ public sealed class FakeComponent : IAsyncDisposable
         }
     }
 
-    public static Task<FakeComponent> ConnectAsync(IXmppServer server, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(server);
-        return ConnectAsync(server.Host, server.ComponentPort, server.ComponentDomain, server.ComponentSecret, null, cancellationToken);
-    }
-
-    public static async Task<FakeComponent> ConnectAsync(string host, int port, string domain, string secret, TimeSpan? timeout = null,
+    /// <summary>
+    /// Connects as <see cref="IXmppServer.ComponentDomain"/>. <paramref name="respond"/> may return the reply to an
+    /// incoming get/set IQ (see <see cref="ErrorReply"/>); when it is null or returns null the reply is an empty result.
+    /// </summary>
+    public static Task<FakeComponent> ConnectAsync(IXmppServer server, Func<XElement, XElement?>? respond = null,
         CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(server);
+        return ConnectAsync(server.Host, server.ComponentPort, server.ComponentDomain, server.ComponentSecret, respond, null, cancellationToken);
+    }
+
+    public static async Task<FakeComponent> ConnectAsync(string host, int port, string domain, string secret,
+        Func<XElement, XElement?>? respond = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
         var connection = await XmppConnection.ConnectAsync(host, port, timeout ?? TinyXmppClient.DefaultTimeout, cancellationToken);
-        var component = new FakeComponent(connection, domain);
+        var component = new FakeComponent(connection, domain, respond);
         try
         {
             await component.HandshakeAsync(secret, cancellationToken);
@@ -68,6 +77,33 @@ public sealed class FakeComponent : IAsyncDisposable
 #pragma warning disable CA5350 // XEP-0114 §3 fixes SHA-1 for the handshake; it is the protocol, not our choice.
         Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(streamId + secret)));
 #pragma warning restore CA5350
+
+    /// <summary>An empty <c>result</c> to <paramref name="iq"/> (addresses swapped).</summary>
+    public static XElement ResultReply(XElement iq)
+    {
+        ArgumentNullException.ThrowIfNull(iq);
+        var reply = new XElement(Accept + "iq", new XAttribute("type", "result"), new XAttribute("id", iq.Attribute("id")?.Value ?? ""));
+        if (iq.Attribute("from") is { } from)
+        {
+            reply.SetAttributeValue("to", from.Value);
+        }
+
+        if (iq.Attribute("to") is { } to)
+        {
+            reply.SetAttributeValue("from", to.Value);
+        }
+
+        return reply;
+    }
+
+    /// <summary>An RFC 6120 §8.3 error reply, e.g. ("cancel", "item-not-found") or ("wait", "internal-server-error").</summary>
+    public static XElement ErrorReply(XElement iq, string type, string condition)
+    {
+        var reply = ResultReply(iq);
+        reply.SetAttributeValue("type", "error");
+        reply.Add(new XElement(Accept + "error", new XAttribute("type", type), new XElement(Stanzas + condition)));
+        return reply;
+    }
 
     /// <summary>Waits for the first pubsub publish IQ to <paramref name="node"/> (one received earlier counts).</summary>
     public Task<XElement> WaitForPublishAsync(string node, CancellationToken cancellationToken = default) =>
@@ -162,19 +198,7 @@ public sealed class FakeComponent : IAsyncDisposable
                 var type = element.Attribute("type")?.Value;
                 if (type is "set" or "get")
                 {
-                    var reply = new XElement(Accept + "iq", new XAttribute("type", "result"),
-                        new XAttribute("id", element.Attribute("id")?.Value ?? ""));
-                    if (element.Attribute("from") is { } from)
-                    {
-                        reply.SetAttributeValue("to", from.Value);
-                    }
-
-                    if (element.Attribute("to") is { } to)
-                    {
-                        reply.SetAttributeValue("from", to.Value);
-                    }
-
-                    await connection.SendAsync(reply, CancellationToken.None);
+                    await connection.SendAsync(respond?.Invoke(element) ?? ResultReply(element), CancellationToken.None);
                 }
             }
         }

@@ -27,6 +27,9 @@ public interface IXmppServer : IAsyncDisposable
     /// <summary>The server's own log file inside its private folder.</summary>
     string LogFile { get; }
 
+    /// <summary>From process start until the server accepted connections on its ports.</summary>
+    TimeSpan StartupTime { get; }
+
     /// <summary>The log so far plus what the process wrote to stdout/stderr (for assertion messages).</summary>
     string ReadLog();
 

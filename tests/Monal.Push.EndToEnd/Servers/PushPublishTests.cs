@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Xml.Linq;
+using Xunit.Abstractions;
 
 namespace Monal.Push.EndToEnd.Servers;
 
@@ -8,13 +9,20 @@ namespace Monal.Push.EndToEnd.Servers;
 /// to them, and the server publishes to our (fake) component. The same facts hold for Prosody and ejabberd.
 /// </summary>
 [Trait("Category", "EndToEnd")]
-public abstract class PushPublishTests(IXmppServer server)
+public abstract class PushPublishTests
 {
     private static readonly XNamespace PubSub = "http://jabber.org/protocol/pubsub";
     private static readonly XNamespace Data = "jabber:x:data";
     private static readonly XNamespace Push = "urn:xmpp:push:0";
 
-    protected IXmppServer Server { get; } = server;
+    protected PushPublishTests(IXmppServer server, ITestOutputHelper output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        Server = server;
+        output.WriteLine($"{server.Name} started in {server.StartupTime.TotalMilliseconds:F0} ms");
+    }
+
+    protected IXmppServer Server { get; }
 
     [Fact]
     public async Task Publish_Should_CarryNodeAndPushModule_When_OfflineUserEnabledStatelessPush()
@@ -72,12 +80,47 @@ public abstract class PushPublishTests(IXmppServer server)
         await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "one");
         await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "two");
 
-        await WithLogOnFailure(() => component.WaitForIqAsync(
-            _ => component.ReceivedIqs.Count(iq => Publish(iq)?.Attribute("node")?.Value == node) >= 2, "two publishes"));
-        Assert.Equal(2, component.ReceivedIqs.Count(iq => Publish(iq)?.Attribute("node")?.Value == node));
+        await WithLogOnFailure(() => component.WaitForIqAsync(_ => PublishCount(component, node) >= 2, "two publishes"));
+        Assert.Equal(2, PublishCount(component, node));
     }
 
     protected const string Password = "pass-word";
+
+    /// <summary>
+    /// The component answers the first publish to node N1 with an error; then the user enables N2 and two more
+    /// messages arrive. Returns the component and both nodes; the caller checks whether N1 was still published to.
+    /// The second N2 publish is awaited because both servers route one message's publishes before the next
+    /// message's: once it is in, any publish to N1 for the earlier message would be in too.
+    /// </summary>
+    protected async Task<(FakeComponent Component, string FirstNode)> AnswerFirstPublishWithErrorAsync(string errorType, string condition)
+    {
+        var (alice, bob) = await NewUsersAsync();
+        var first = NewName("first");
+        var second = NewName("second");
+        var answered = 0;
+        var component = await FakeComponent.ConnectAsync(Server, iq =>
+            Publish(iq).Attribute("node")?.Value == first && Interlocked.Increment(ref answered) == 1
+                ? FakeComponent.ErrorReply(iq, errorType, condition)
+                : null);
+        var options = new Dictionary<string, string> { ["pushModule"] = "monalProdiOS" };
+        await EnablePushAndGoOfflineAsync(alice, first, options);
+        await using var bobClient = await TinyXmppClient.ConnectAsync(Server, bob, Password);
+        await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "one");
+        await WithLogOnFailure(() => component.WaitForPublishAsync(first));
+
+        await EnablePushAndGoOfflineAsync(alice, second, options);
+        await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "two");
+        await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "three");
+        await WithLogOnFailure(() => component.WaitForIqAsync(
+            _ => component.ReceivedIqs.Count(iq => Publish(iq).Attribute("node")?.Value == second) >= 2, "two publishes to the second node"));
+        return (component, first);
+    }
+
+    protected static int PublishCount(FakeComponent component, string node)
+    {
+        ArgumentNullException.ThrowIfNull(component);
+        return component.ReceivedIqs.Count(iq => Publish(iq).Attribute("node")?.Value == node);
+    }
 
     protected static string NewName(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
@@ -146,7 +189,8 @@ public abstract class PushPublishTests(IXmppServer server)
             f => string.Join("\n", f.Elements(Data + "value").Select(v => v.Value)));
 }
 
-public sealed class ProsodyPushPublishTests(ProsodyFixture fixture) : PushPublishTests(fixture.Server), IClassFixture<ProsodyFixture>
+public sealed class ProsodyPushPublishTests(ProsodyFixture fixture, ITestOutputHelper output)
+    : PushPublishTests(fixture.Server, output), IClassFixture<ProsodyFixture>
 {
     [Fact]
     public async Task Publish_Should_CarryDummyBodyAndNoSender_When_ProsodyRunsWithDefaultOptions()
@@ -158,9 +202,24 @@ public sealed class ProsodyPushPublishTests(ProsodyFixture fixture) : PushPublis
         Assert.Equal("New Message!", summary["last-message-body"]);
         Assert.Equal("", summary["last-message-sender"]);
     }
+
+    [Theory]
+    [InlineData("cancel", "item-not-found")]
+    [InlineData("wait", "internal-server-error")]
+    public async Task Publish_Should_KeepComing_When_ComponentAnsweredOneError(string errorType, string condition)
+    {
+        var (component, first) = await AnswerFirstPublishWithErrorAsync(errorType, condition);
+        await using (component)
+        {
+            // push_max_errors is 16: one error changes nothing.
+            await WithLogOnFailure(() => component.WaitForIqAsync(_ => PublishCount(component, first) >= 3, "three publishes to the first node"));
+            Assert.Equal(3, PublishCount(component, first));
+        }
+    }
 }
 
-public sealed class EjabberdPushPublishTests(EjabberdFixture fixture) : PushPublishTests(fixture.Server), IClassFixture<EjabberdFixture>
+public sealed class EjabberdPushPublishTests(EjabberdFixture fixture, ITestOutputHelper output)
+    : PushPublishTests(fixture.Server, output), IClassFixture<EjabberdFixture>
 {
     [Fact]
     public async Task Publish_Should_CarrySubmitSummaryWithDefaultText_When_EjabberdRunsWithDefaultOptions()
@@ -171,6 +230,27 @@ public sealed class EjabberdPushPublishTests(EjabberdFixture fixture) : PushPubl
         Assert.Equal("urn:xmpp:push:summary", summary["FORM_TYPE"]);
         Assert.Equal("New message", summary["last-message-body"]);
         Assert.False(summary.ContainsKey("last-message-sender"));
+    }
+
+    [Fact]
+    public async Task Publish_Should_Stop_When_ComponentAnsweredOneCancelError()
+    {
+        var (component, first) = await AnswerFirstPublishWithErrorAsync("cancel", "item-not-found");
+        await using (component)
+        {
+            Assert.Equal(1, PublishCount(component, first));
+        }
+    }
+
+    [Fact]
+    public async Task Publish_Should_KeepComing_When_ComponentAnsweredOneWaitError()
+    {
+        var (component, first) = await AnswerFirstPublishWithErrorAsync("wait", "internal-server-error");
+        await using (component)
+        {
+            await WithLogOnFailure(() => component.WaitForIqAsync(_ => PublishCount(component, first) >= 3, "three publishes to the first node"));
+            Assert.Equal(3, PublishCount(component, first));
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Monal.Push.EndToEnd.Servers;
@@ -12,6 +13,8 @@ namespace Monal.Push.EndToEnd.Servers;
 internal sealed class ServerProcess : IAsyncDisposable
 {
     internal const string InstallHint = "Run `.ci/install-peers.sh` as root (it installs prosody, prosody-modules and ejabberd).";
+
+    private const int SigTerm = 15;
 
     private readonly Process process;
     private readonly StringBuilder output = new();
@@ -99,14 +102,8 @@ internal sealed class ServerProcess : IAsyncDisposable
             return;
         }
 
-        try
-        {
-            await RunToolAsync("kill", ["-TERM", process.Id.ToString()], CancellationToken.None);
-        }
-        catch (InvalidOperationException)
-        {
-            // The process ended between the check and the signal.
-        }
+        // A failure (ESRCH) only means it ended between the check and the signal.
+        _ = Kill(process.Id, SigTerm);
 
         using var cts = new CancellationTokenSource(grace);
         try
@@ -203,6 +200,11 @@ internal sealed class ServerProcess : IAsyncDisposable
             throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await stderr}");
         }
     }
+
+    /// <summary>kill(2): .NET can only SIGKILL a child, but both servers shut down cleanly on SIGTERM.</summary>
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Kill(int pid, int signal);
 
     private void Append(string? line)
     {

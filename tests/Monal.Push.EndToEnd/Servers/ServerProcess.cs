@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Monal.Push.EndToEnd.Servers;
+
+/// <summary>
+/// A server child process: started (as a service user when we are root), its output captured, stopped with
+/// SIGTERM and then SIGKILL. Shared by <see cref="ProsodyServer"/> and <see cref="EjabberdServer"/>.
+/// </summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    internal const string InstallHint = "Run `.ci/install-peers.sh` as root (it installs prosody, prosody-modules and ejabberd).";
+
+    private const int SigTerm = 15;
+
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+
+    private ServerProcess(Process process) => this.process = process;
+
+    public int Id => process.Id;
+
+    public bool HasExited => process.HasExited;
+
+    public int? ExitCode => process.HasExited ? process.ExitCode : null;
+
+    public string Output
+    {
+        get
+        {
+            lock (output)
+            {
+                return output.ToString();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="fileName"/>. When this process is root and <paramref name="runAsUser"/> is given, the
+    /// child runs as that user through <c>setpriv</c>, which execs (unlike runuser/su it does not stay as a
+    /// parent), so the pid we hold is the server itself and SIGTERM reaches it.
+    /// </summary>
+    public static ServerProcess Start(
+        string fileName,
+        IEnumerable<string> arguments,
+        string? runAsUser,
+        string workingDirectory,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        if (runAsUser is not null && Environment.IsPrivilegedProcess)
+        {
+            info.FileName = "setpriv";
+            info.ArgumentList.Add($"--reuid={runAsUser}");
+            info.ArgumentList.Add($"--regid={runAsUser}");
+            info.ArgumentList.Add("--init-groups");
+            info.ArgumentList.Add(fileName);
+        }
+        else
+        {
+            info.FileName = fileName;
+        }
+
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        if (environment is not null)
+        {
+            foreach (var (key, value) in environment)
+            {
+                info.Environment[key] = value;
+            }
+        }
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var server = new ServerProcess(process);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    /// <summary>SIGTERM, wait up to <paramref name="grace"/>, then SIGKILL the whole tree.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        // A failure (ESRCH) only means it ended between the check and the signal.
+        _ = Kill(process.Id, SigTerm);
+
+        using var cts = new CancellationTokenSource(grace);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.FromSeconds(10));
+        process.Dispose();
+    }
+
+    /// <summary>A port that was free on 127.0.0.1 a moment ago (callers retry on the rare clash).</summary>
+    public static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task<bool> AcceptsConnectionsAsync(int port, CancellationToken cancellationToken)
+    {
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A folder only we (and the service user, when root) can enter.</summary>
+    public static DirectoryInfo CreatePrivateDirectory(string prefix) => Directory.CreateTempSubdirectory(prefix);
+
+    /// <summary>Gives <paramref name="path"/> to the service user when we are root (the server must write there).</summary>
+    public static async Task GiveToAsync(string path, string user, CancellationToken cancellationToken)
+    {
+        if (Environment.IsPrivilegedProcess)
+        {
+            await RunToolAsync("chown", ["-R", $"{user}:{user}", path], cancellationToken);
+        }
+    }
+
+    public static void DeleteDirectory(string path)
+    {
+        if (Environment.GetEnvironmentVariable("MONAL_E2E_KEEP_SERVER_DIRS") is { Length: > 0 })
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A late write by a dying server; the folder is in /tmp and harmless.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Likewise.
+        }
+    }
+
+    private static async Task RunToolAsync(string tool, string[] arguments, CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo(tool)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {tool}.");
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await stderr}");
+        }
+    }
+
+    /// <summary>kill(2): .NET can only SIGKILL a child, but both servers shut down cleanly on SIGTERM.</summary>
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Kill(int pid, int signal);
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (output)
+        {
+            output.AppendLine(line);
+        }
+    }
+}

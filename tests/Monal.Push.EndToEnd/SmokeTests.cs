@@ -1,7 +1,0 @@
-namespace Monal.Push.EndToEnd;
-
-public sealed class SmokeTests
-{
-    [Fact]
-    public void Solution_Should_Build() => Assert.Equal(4, 2 + 2);
-}

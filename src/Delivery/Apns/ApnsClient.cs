@@ -355,7 +355,7 @@ internal sealed class ApnsClient : IDisposable
         return (reason, timestamp);
     }
 
-    private static string TransportReason(Exception ex)
+    internal static string TransportReason(Exception ex)
     {
         for (var e = ex; e is not null; e = e.InnerException)
         {

@@ -38,6 +38,9 @@ public sealed class MockApnsOptions
     // This share of valid requests (0..1) gets 410 Unregistered with the current time, for load tests.
     public double UnregisteredShare { get; init; }
 
+    // Keep every request for Requests; load runs turn this off so memory stays flat.
+    public bool RecordRequests { get; init; } = true;
+
     // The clock for JWT age checks and 410 timestamps.
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

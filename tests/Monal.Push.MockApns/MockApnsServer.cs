@@ -66,6 +66,7 @@ public sealed partial class MockApnsServer : IAsyncDisposable
         (_, certificate, _, _) => certificate is not null && Certificate is not null
             && certificate.GetCertHashString(HashAlgorithmName.SHA256) == Certificate.GetCertHashString(HashAlgorithmName.SHA256);
 
+    // Empty when MockApnsOptions.RecordRequests is off (RequestCount still counts).
     public IReadOnlyList<MockApnsRequest> Requests => [.. _requests.OrderBy(r => r.Sequence)];
 
     public int RequestCount => Volatile.Read(ref _sequence);
@@ -273,7 +274,10 @@ public sealed partial class MockApnsServer : IAsyncDisposable
             ConcurrentAtArrival = concurrentAtArrival,
             ReceivedAt = _options.TimeProvider.GetUtcNow(),
         };
-        _requests.Enqueue(recorded);
+        if (_options.RecordRequests)
+        {
+            _requests.Enqueue(recorded);
+        }
 
         var apnsId = headers.GetValueOrDefault("apns-id") is { } id && Guid.TryParseExact(id, "D", out _) ? id : Guid.NewGuid().ToString("D");
         var (status, reason) = Check(recorded, jwt);

@@ -38,6 +38,7 @@ await using var server = await MockApnsServer.StartAsync(new MockApnsOptions
     ProviderPublicKeyPem = keyPem,
     Topic = topic,
     MaxStreamsPerConnection = maxStreams,
+    RecordRequests = false,
 });
 Console.WriteLine($"Mock APNs listening on {server.Endpoint} ({(h2c ? "h2c" : "TLS, self-signed")}); Ctrl+C stops it.");
 using var stop = new CancellationTokenSource();

@@ -76,7 +76,15 @@ internal sealed class ApnsClient : IDisposable
         var refused = RefuseLocally(request);
         if (refused is not null)
         {
-            Log.PushRefusedLocally(_logger, _options.Name, request.ApnsId, refused.Reason);
+            if (refused.Outcome == ApnsOutcome.Permanent)
+            {
+                Log.PushRefusedLocally(_logger, _options.Name, request.ApnsId, refused.Reason);
+            }
+            else
+            {
+                LogAnswer(request, refused);
+            }
+
             return refused;
         }
 

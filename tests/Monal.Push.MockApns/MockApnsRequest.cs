@@ -1,0 +1,42 @@
+namespace Monal.Push.MockApns;
+
+// One request as the mock received it, and how it answered.
+public sealed class MockApnsRequest
+{
+    public required int Sequence { get; init; }
+
+    public required string Method { get; init; }
+
+    public required string Path { get; init; }
+
+    public required string? DeviceToken { get; init; }
+
+    public required string Protocol { get; init; }
+
+    public required bool IsHttps { get; init; }
+
+    public required string ConnectionId { get; init; }
+
+    // Header names in lower case, as HTTP/2 sends them.
+    public required IReadOnlyDictionary<string, string> Headers { get; init; }
+
+    public required byte[] Payload { get; init; }
+
+    public required MockProviderToken? ProviderToken { get; init; }
+
+    public required string? ClientCertificateThumbprint { get; init; }
+
+    // Requests being handled when this one arrived, itself included.
+    public required int ConcurrentAtArrival { get; init; }
+
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    public int Status { get; internal set; }
+
+    public string? Reason { get; internal set; }
+
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+}
+
+// The decoded JWT of a request.
+public sealed record MockProviderToken(string Raw, string? Algorithm, string? KeyId, string? Issuer, long? IssuedAt, bool? SignatureValid);

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Options;
+
+namespace Monal.Push.Ingest.Component;
+
+/// <summary>The XEP-0114 link to the XMPP server, bound from <c>Xmpp:Component</c> (PRODUCT.md configuration keys).</summary>
+internal sealed class ComponentOptions
+{
+    public const string Section = "Xmpp:Component";
+
+    /// <summary>Where the XMPP server listens for components.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    public int Port { get; set; } = 5347;
+
+    /// <summary>Our component's domain, e.g. <c>push.example.org</c> (required).</summary>
+    public string Domain { get; set; } = string.Empty;
+
+    /// <summary>The shared secret configured for the component on the XMPP server (required).</summary>
+    public string Secret { get; set; } = string.Empty;
+
+    /// <summary>A whitespace keepalive is sent when nothing else was written for about this long.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A larger stanza ends the stream with policy-violation (counted in bytes, a few KB of slack).</summary>
+    public int MaxStanzaBytes { get; set; } = 65536;
+
+    public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Stanzas being handled at once; when full, the link stops reading (TCP back-pressure on the server).</summary>
+    public int MaxInFlight { get; set; } = 2048;
+
+    /// <summary>How long the server may take to answer our stream header and handshake.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>On shutdown or link loss, how long in-flight stanzas may take to finish before their replies are dropped.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Bad configuration is the one thing that stops the process (STYLE.md section 5); the messages never echo the secret.</summary>
+internal sealed class ComponentOptionsValidator : IValidateOptions<ComponentOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ComponentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Domain))
+        {
+            failures.Add("Xmpp:Component:Domain is required (our component's domain, e.g. push.example.org).");
+        }
+
+        if (string.IsNullOrEmpty(options.Secret))
+        {
+            failures.Add("Xmpp:Component:Secret is required (the component secret configured on the XMPP server).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Host))
+        {
+            failures.Add("Xmpp:Component:Host must not be empty.");
+        }
+
+        if (options.Port is < 1 or > 65535)
+        {
+            failures.Add("Xmpp:Component:Port must be between 1 and 65535.");
+        }
+
+        if (options.MaxStanzaBytes < 1024)
+        {
+            failures.Add("Xmpp:Component:MaxStanzaBytes must be at least 1024.");
+        }
+
+        if (options.MaxInFlight < 1)
+        {
+            failures.Add("Xmpp:Component:MaxInFlight must be at least 1.");
+        }
+
+        if (options.KeepAliveInterval <= TimeSpan.Zero || options.HandshakeTimeout <= TimeSpan.Zero ||
+            options.ShutdownTimeout < TimeSpan.Zero)
+        {
+            failures.Add("Xmpp:Component:KeepAliveInterval and HandshakeTimeout must be positive, ShutdownTimeout not negative.");
+        }
+
+        if (options.ReconnectMinDelay <= TimeSpan.Zero || options.ReconnectMaxDelay < options.ReconnectMinDelay)
+        {
+            failures.Add("Xmpp:Component:ReconnectMinDelay must be positive and not above ReconnectMaxDelay.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

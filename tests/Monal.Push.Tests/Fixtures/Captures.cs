@@ -7,6 +7,8 @@ public static class Captures
 
     public static byte[] Read(string name) => File.ReadAllBytes(Path.Combine(Folder, name));
 
+    public static string ReadText(string name) => File.ReadAllText(Path.Combine(Folder, name));
+
     public static TheoryData<string> Iqs() => Named("*.iqs.xml");
 
     public static TheoryData<string> WireStreams() => Named("*.wire-in.log");

@@ -39,7 +39,6 @@ internal sealed class StanzaReader : IDisposable
             IgnoreWhitespace = false,
             CheckCharacters = true,
             CloseInput = false,
-            MaxCharactersFromEntities = 0,
         });
     }
 

@@ -1,0 +1,30 @@
+using Monal.Push.Ingest.Stanzas;
+
+namespace Monal.Push.Ingest.RequestingPush;
+
+/// <summary>
+/// How a publish is answered (PRODUCT.md "Replies that XMPP servers act on"): an empty result, or an IQ error whose
+/// type decides whether the XMPP server keeps the registration (only <c>wait</c> never disables push).
+/// </summary>
+public readonly record struct PublishOutcome(StanzaErrorType? ErrorType, string? Condition)
+{
+    /// <summary>Durably recorded (or coalesced by the throttle): answer with an empty result.</summary>
+    public static PublishOutcome Accepted { get; }
+
+    /// <summary>Unknown node, or a token Apple declared invalid: the server should forget it.</summary>
+    public static PublishOutcome ItemNotFound { get; } = new(StanzaErrorType.Cancel, "item-not-found");
+
+    /// <summary>Wrong secret.</summary>
+    public static PublishOutcome NotAuthorized { get; } = new(StanzaErrorType.Auth, "not-authorized");
+
+    /// <summary>Malformed request, e.g. no push module and no secret, or an unknown push module.</summary>
+    public static PublishOutcome BadRequest { get; } = new(StanzaErrorType.Modify, "bad-request");
+
+    /// <summary>Storage or Apple temporarily unavailable.</summary>
+    public static PublishOutcome InternalServerError { get; } = new(StanzaErrorType.Wait, "internal-server-error");
+
+    /// <summary>Overloaded: the server should retry later.</summary>
+    public static PublishOutcome ResourceConstraint { get; } = new(StanzaErrorType.Wait, "resource-constraint");
+
+    public bool IsAccepted => ErrorType is null;
+}

@@ -171,7 +171,7 @@ public sealed partial class EventStore
         var eMeta = new string?[total];
         var ePush = new bool[total];
         var offsets = new Dictionary<Guid, long>(byStream.Count);
-        var pendingEvents = _inline.Length > 0 ? new List<PendingEvent>(total) : null;
+        var pendingEvents = _inline.Length > 0 || Committed is not null ? new List<PendingEvent>(total) : null;
         var n = 0;
         foreach (var p in batch)
         {
@@ -239,6 +239,11 @@ public sealed partial class EventStore
         }
 
         BatchCommitted?.Invoke(batch.Count);
+        if (pendingEvents is not null)
+        {
+            Committed?.Invoke(pendingEvents);
+        }
+
         var last = -1;
         foreach (var p in batch)
         {

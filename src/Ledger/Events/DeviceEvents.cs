@@ -13,7 +13,11 @@ public enum DeviceMode
     Registered = 2,
 }
 
-/// <summary>A device became known: a v1 registration, or the first publish to a stateless node.</summary>
+/// <summary>
+/// A device became known: a v1 registration, or the first publish to a stateless node. A registered device's
+/// secret is kept twice: hashed (for the constant-time check) and encrypted with the device's data key (so that a
+/// re-registration can hand the same secret back, as mod_push_appserver does, and erasure shreds it).
+/// </summary>
 public sealed record DeviceRegistered(
     Guid DeviceId,
     DeviceMode Mode,
@@ -21,7 +25,8 @@ public sealed record DeviceRegistered(
     string EncryptedToken,
     string? SecretHash,
     string? Domain,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    string? EncryptedSecret = null);
 
 /// <summary>A registered device registered again: same node and secret, possibly a new token.</summary>
 public sealed record RegistrationRenewed(
@@ -36,14 +41,16 @@ public sealed record DeviceUnregistered(Guid DeviceId, DateTimeOffset Unregister
 
 /// <summary>
 /// An XMPP server asked for a push and we acknowledged it: the outbox entry of the dispatcher. The push id is
-/// stable per push and is also the apns-id, so a retry after a crash is recognisable.
+/// stable per push and is also the apns-id, so a retry after a crash is recognisable. A push coalesced by the
+/// throttle is not sent before <c>NotBefore</c> (the end of the device's window).
 /// </summary>
 public sealed record PushRequested(
     Guid PushId,
     Guid DeviceId,
     string Domain,
     DateTimeOffset RequestedAt,
-    DateTimeOffset ExpiresAt);
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset? NotBefore = null);
 
 /// <summary>Apple accepted the push.</summary>
 public sealed record PushDelivered(Guid PushId, Guid DeviceId, Guid ApnsId, DateTimeOffset DeliveredAt, double LatencyMs);

@@ -163,7 +163,7 @@ internal sealed class PushThrottle
         }
 
         var target = _maxDevices - (_maxDevices / 10);
-        if (Count > _maxDevices)
+        if (Count >= _maxDevices)
         {
             foreach (var (id, entry) in _entries)
             {
@@ -194,14 +194,16 @@ internal sealed class PushThrottle
                 return existing;
             }
 
+            // Make room before adding: a sweep after the add could forget the new entry before its caller locks it.
+            if (Count >= _maxDevices)
+            {
+                TrySweep(now);
+            }
+
             var fresh = new Entry();
             if (_entries.TryAdd(deviceId, fresh))
             {
-                if (Interlocked.Increment(ref _count) > _maxDevices)
-                {
-                    TrySweep(now);
-                }
-
+                Interlocked.Increment(ref _count);
                 return fresh;
             }
         }

@@ -53,6 +53,8 @@ internal sealed class MonalHost : IAsyncDisposable
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Npgsql logs every command at Information; its text could carry parameters of a failed statement.
+        builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
 
         EmbeddedPostgres? embedded = null;

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Monal.Push.Cli.Observability;
 
 namespace Monal.Push.Cli.Hosting;
 
@@ -10,12 +10,9 @@ internal static class StageComposition
 {
     public static void AddStages(IServiceCollection services, IConfiguration configuration)
     {
-        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddObservability();
     }
 
-    public static void MapEndpoints(WebApplication app)
-    {
-        app.MapGet("/health", () => Results.Json(new Dictionary<string, string> { ["status"] = "Healthy" }));
-    }
+    public static void MapEndpoints(WebApplication app) => app.MapObservability();
 }

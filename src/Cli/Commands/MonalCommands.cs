@@ -10,6 +10,7 @@ internal static class MonalCommands
         var root = new RootCommand("monal-push: the Monal push app server (XEP-0357) with an auditable ledger.");
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
         foreach (var command in root.Subcommands)
         {
             AllowConfigurationSwitches(command);

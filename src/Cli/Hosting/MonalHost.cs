@@ -101,8 +101,14 @@ internal sealed class MonalHost : IAsyncDisposable
         }
     }
 
-    internal static void ConfigureSources(ConfigurationManager configuration, string[] args)
+    internal static void ConfigureSources(ConfigurationManager configuration, string[] args, bool includeWorkingDirectoryFile = false)
     {
+        if (includeWorkingDirectoryFile)
+        {
+            // A bare ConfigurationManager (doctor) lacks what the web builder adds: the operator's appsettings.json.
+            configuration.AddJsonFile(Path.GetFullPath("appsettings.json"), optional: true);
+        }
+
         // Defaults shipped beside the executable come first; the operator's file, the environment and the command
         // line override them, in that order.
         var shipped = Path.Combine(AppContext.BaseDirectory, "appsettings.json");

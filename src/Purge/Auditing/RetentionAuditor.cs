@@ -1,0 +1,2 @@
+namespace Monal.Push.Purge.Auditing;
+public sealed class RetentionAuditor;

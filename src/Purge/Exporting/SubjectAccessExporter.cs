@@ -1,0 +1,2 @@
+namespace Monal.Push.Purge.Exporting;
+public sealed class SubjectAccessExporter;

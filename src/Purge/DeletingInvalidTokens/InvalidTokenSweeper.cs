@@ -11,12 +11,12 @@ namespace Monal.Push.Purge.DeletingInvalidTokens;
 /// model (invalidated_at) and, so that nothing depends on a projection being deployed or caught up, from the
 /// token_invalidated events themselves; a registration or renewal after Apple's timestamp keeps the device.
 /// </summary>
-internal sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options)
+public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options)
     : IRetentionTask
 {
     private const string FromEventsSql = """
         with inv as (
-            select stream_id, max(coalesce((data->>'apple_timestamp')::timestamptz, "timestamp")) as apple
+            select stream_id, max(coalesce((data->>'apple_timestamp')::timestamptz, "timestamp")) as apple, max("timestamp") as at
             from events where type = 'token_invalidated.v1' and "timestamp" <= $1
             group by stream_id
         ), reg as (
@@ -24,17 +24,18 @@ internal sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEra
             from events where type in ('device_registered.v1', 'registration_renewed.v1')
             group by stream_id
         )
-        select inv.stream_id from inv left join reg using (stream_id)
+        select inv.stream_id, inv.at from inv left join reg using (stream_id)
         where reg.last_reg is null or reg.last_reg <= inv.apple
         """;
 
     private const string FromDevicesSql = """
-        select device_id from devices
+        select device_id, invalidated_at from devices
         where invalidated_at is not null and invalidated_at <= $1
           and coalesce(renewed_at, registered_at, '-infinity') <= coalesce(apple_timestamp, invalidated_at)
           and coalesce(registered_at, '-infinity') <= coalesce(apple_timestamp, invalidated_at)
         """;
 
+    /// <inheritdoc />
     public string Job => RetentionJobNames.InvalidTokens;
 
     public DateTimeOffset CutoffFor(DateTimeOffset now) => now;
@@ -45,7 +46,7 @@ internal sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEra
         var batch = Math.Max(1, options.Value.BatchSize);
         var candidates = await CandidatesAsync(cutoff, ct);
         deleted["devices_erased"] = 0;
-        foreach (var chunk in candidates.Chunk(batch))
+        foreach (var chunk in candidates.Select(c => c.DeviceId).Chunk(batch))
         {
             foreach (var deviceId in chunk)
             {
@@ -61,7 +62,7 @@ internal sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEra
     }
 
     /// <summary>Devices awaiting deletion at <paramref name="cutoff"/> (the audit counts these too).</summary>
-    public async Task<IReadOnlyList<Guid>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
+    public async Task<IReadOnlyList<(Guid DeviceId, DateTimeOffset InvalidatedAt)>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
     {
         var sql = FromEventsSql;
         if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct))
@@ -69,15 +70,17 @@ internal sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEra
             sql = $"({FromEventsSql}) union ({FromDevicesSql})";
         }
 
-        var ids = new List<Guid>();
+        var ids = new Dictionary<Guid, DateTimeOffset>();
         await using var cmd = dataSource.CreateCommand(sql);
         cmd.Parameters.Add(new() { Value = cutoff });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            ids.Add(reader.GetGuid(0));
+            var id = reader.GetGuid(0);
+            var at = reader.GetFieldValue<DateTimeOffset>(1);
+            ids[id] = ids.TryGetValue(id, out var seen) && seen < at ? seen : at;
         }
 
-        return ids;
+        return [.. ids.OrderBy(p => p.Value).Select(p => (p.Key, p.Value))];
     }
 }

@@ -85,6 +85,10 @@ public sealed class DeviceEraser(
         return receipt;
     }
 
+    /// <summary>Where the device's data is held: rows per table (events, push_events, streams, data_keys, read models).</summary>
+    public async Task<IReadOnlyDictionary<string, long>> InventoryAsync(Guid deviceId, CancellationToken ct) =>
+        await CountAsync(deviceId, ct);
+
     private async Task<SortedDictionary<string, long>> CountAsync(Guid deviceId, CancellationToken ct)
     {
         var counts = new SortedDictionary<string, long>(StringComparer.Ordinal)

@@ -18,6 +18,7 @@ public sealed class RollingFileLoggerProvider : ILoggerProvider
     private readonly string _folder;
     private readonly TimeProvider _clock;
     private readonly Lock _gate = new();
+    private FileStream? _stream;
     private StreamWriter? _writer;
     private DateOnly _day;
     private bool _disposed;
@@ -76,12 +77,15 @@ public sealed class RollingFileLoggerProvider : ILoggerProvider
                 Directory.CreateDirectory(_folder);
                 // Shared and append-only: several processes on one data folder each add whole lines, and retention
                 // may delete a closed day's file while nobody holds it.
-                var stream = new FileStream(Path.Combine(_folder, LogFileNames.FileName(day)), FileMode.Append, FileAccess.Write,
+                _stream = new FileStream(Path.Combine(_folder, LogFileNames.FileName(day)), FileMode.Append, FileAccess.Write,
                     FileShare.ReadWrite | FileShare.Delete);
-                _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
+                _writer = new StreamWriter(_stream, new UTF8Encoding(false)) { AutoFlush = true };
                 _day = day;
             }
 
+            // .NET's FileMode.Append only seeks once, at open (no O_APPEND): seek again so lines another process
+            // appended meanwhile are not overwritten. AutoFlush leaves nothing buffered between lines.
+            _stream!.Seek(0, SeekOrigin.End);
             _writer.WriteLine(line.ToString());
         }
     }

@@ -11,6 +11,9 @@ internal static class MonalCommands
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(PurgeCommand.Create());
+        root.Subcommands.Add(GdprCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         foreach (var command in root.Subcommands)
         {
             AllowConfigurationSwitches(command);

@@ -68,7 +68,14 @@ internal sealed class MonalHost : IAsyncDisposable
 
         try
         {
+            if (role == HostRole.Admin)
+            {
+                // An admin verb runs its command through the same services, but never the background stages.
+                builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false")]);
+            }
+
             builder.Services.AddLedger(builder.Configuration);
+            StageComposition.AddSharedServices(builder.Services, builder.Configuration);
             if (role == HostRole.Serve)
             {
                 StageComposition.AddStages(builder.Services, builder.Configuration);

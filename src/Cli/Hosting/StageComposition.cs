@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Cli.Observability;
+using Monal.Push.Delivery;
 using Monal.Push.Purge;
 
 namespace Monal.Push.Cli.Hosting;
@@ -20,6 +21,7 @@ internal static class StageComposition
     public static void AddStages(IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddDelivery(configuration);
         services.AddObservability();
     }
 

@@ -36,6 +36,10 @@ internal sealed class MonalHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Where the HTTP listener ended up (Http:Urls may ask for port 0).</summary>
+    public Uri HttpAddress => new(_app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First());
+
     public static async Task<MonalHost> StartAsync(IReadOnlyList<string> switches, HostRole role, CancellationToken ct)
     {
         var args = switches.ToArray();
@@ -55,6 +59,7 @@ internal sealed class MonalHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Npgsql logs every command at Information; its text could carry parameters of a failed statement.
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
+        builder.Logging.AddFilter("Quartz", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
 
         EmbeddedPostgres? embedded = null;

@@ -1,0 +1,75 @@
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Projections.Daemon;
+using Monal.Push.Projections.PushLog;
+using Npgsql;
+
+namespace Monal.Push.Projections.DomainUsage;
+
+/// <summary>
+/// domain_usage: per UTC day of the request and per XMPP domain, how many pushes were requested and how they ended
+/// (expired counts as failed). No device identifier. domain_usage_pushes remembers each push's domain and the outcome
+/// already counted, which makes the counters exact when an outcome is refined (failed, then invalidated) and
+/// idempotent when events are applied twice. That table is itself a push log and must be purged with push_log.
+/// </summary>
+internal sealed class DomainUsageProjection : IAsyncProjection
+{
+    private const string RequestsSql = """
+        with u as (
+            select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+                as u(push_id, device_id, domain, requested_at, expires_at)
+        ), i as (
+            insert into domain_usage_pushes (push_id, day, domain, requested_at, expires_at)
+            select push_id, (requested_at at time zone 'UTC')::date, domain, requested_at, expires_at from u
+            on conflict (push_id) do nothing
+            returning day, domain
+        )
+        insert into domain_usage as t (day, domain, pushes)
+        select day, domain, count(*) from i group by day, domain
+        on conflict (day, domain) do update set pushes = t.pushes + excluded.pushes
+        """;
+
+    private static readonly string OutcomesSql = PushPage.OutcomesCte("domain_usage_pushes", "p.day, p.domain") + """
+        , w as (
+            select * from o where monal_outcome_rank(outcome) > monal_outcome_rank(old)
+        ), upd as (
+            update domain_usage_pushes p set outcome = w.outcome from w where p.push_id = w.push_id
+        ), delta as (
+            select day, domain, outcome, 1 as n from w
+            union all
+            select day, domain, old, -1 from w where old <> 'pending'
+        )
+        insert into domain_usage as t (day, domain, delivered, failed, invalidated, rejected)
+        select day, domain,
+               coalesce(sum(n) filter (where outcome = 'delivered'), 0),
+               coalesce(sum(n) filter (where outcome in ('failed', 'expired')), 0),
+               coalesce(sum(n) filter (where outcome = 'invalidated'), 0),
+               coalesce(sum(n) filter (where outcome = 'rejected'), 0)
+        from delta group by day, domain
+        on conflict (day, domain) do update set
+            delivered = t.delivered + excluded.delivered,
+            failed = t.failed + excluded.failed,
+            invalidated = t.invalidated + excluded.invalidated,
+            rejected = t.rejected + excluded.rejected
+        """;
+
+    public string Name => "domain_usage";
+
+    public IReadOnlyList<string> Tables { get; } = ["domain_usage", "domain_usage_pushes"];
+
+    public ValueTask ApplyAsync(NpgsqlBatch batch, IReadOnlyList<RecordedEvent> events, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var page = new PushPage(events);
+        if (page.HasRequests)
+        {
+            batch.BatchCommands.Add(page.RequestsCommand(RequestsSql));
+        }
+
+        if (page.HasOutcomes)
+        {
+            batch.BatchCommands.Add(page.OutcomesCommand(OutcomesSql));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

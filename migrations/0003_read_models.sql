@@ -32,8 +32,8 @@ create table if not exists devices (
 -- The set union of two domain lists, sorted, so the column does not depend on the order events were folded in.
 create or replace function monal_add_domains(current_domains text[], added text[]) returns text[]
 language sql immutable as $$
-    select coalesce(array_agg(distinct x order by x collate "C"), '{}')
-    from unnest(current_domains || added) as t(x) where x is not null
+    select coalesce(array_agg(x order by x collate "C"), '{}')
+    from (select distinct x from unnest(current_domains || added) as t(x) where x is not null) d
 $$;
 
 -- Folds one device event into its row, in stream order. Kinds: registered, renewed, unregistered, invalidated,

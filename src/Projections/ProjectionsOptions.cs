@@ -12,6 +12,9 @@ public sealed class ProjectionsOptions
     /// <summary>Events per page during a rebuild.</summary>
     public int RebuildPageSize { get; set; } = 20_000;
 
+    /// <summary>Positions per transaction when a rebuild replays inside the database.</summary>
+    public int RebuildRange { get; set; } = 250_000;
+
     /// <summary>How long the daemon waits for a notification before it polls anyway.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -30,13 +30,19 @@ internal static class Checkpoints
         NpgsqlConnection connection, IAsyncProjection projection, long expected, IReadOnlyList<RecordedEvent> page, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(connection);
-        var advance = new NpgsqlBatchCommand("select monal_checkpoint_advance($1, $2, $3)");
-        advance.Parameters.Add(new() { Value = projection.Name });
-        advance.Parameters.Add(new() { Value = expected });
-        advance.Parameters.Add(new() { Value = page[^1].Sequence });
-        batch.BatchCommands.Add(advance);
+        batch.BatchCommands.Add(AdvanceCommand(projection.Name, expected, page[^1].Sequence));
         await projection.ApplyAsync(batch, page, ct);
         await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The statement that opens every page: moves the checkpoint or refuses (MPC01, MPC02).</summary>
+    public static NpgsqlBatchCommand AdvanceCommand(string name, long expected, long position)
+    {
+        var advance = new NpgsqlBatchCommand("select monal_checkpoint_advance($1, $2, $3)");
+        advance.Parameters.Add(new() { Value = name });
+        advance.Parameters.Add(new() { Value = expected });
+        advance.Parameters.Add(new() { Value = position });
+        return advance;
     }
 
     public static async Task RecordErrorAsync(NpgsqlDataSource dataSource, string name, string error, CancellationToken ct)

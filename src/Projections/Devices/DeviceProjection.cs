@@ -26,7 +26,8 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
 
     private const string AcceptPushesSql = "select monal_devices_accept_pushes($1, $2)";
 
-    private const string ApplySql = "select monal_devices_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    private const string ApplySql =
+        "select monal_devices_apply($1, $2, $3::text[]::timestamptz[], $4, $5, $6, $7, $8, $9::text[]::timestamptz[], $10)";
 
     // Delivered and failed pushes only move "latest" timestamps, which commute, so they are folded set-wise.
     private const string OutcomesSql = """
@@ -43,7 +44,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
                    max(at) filter (where not failed) as delivered_at,
                    (array_agg(at order by at desc, reason collate "C" desc) filter (where failed))[1] as failed_at,
                    (array_agg(reason order by at desc, reason collate "C" desc) filter (where failed))[1] as reason
-            from unnest($1::uuid[], $2::timestamptz[], $3::bool[], $4::text[]) as t(id, at, failed, reason)
+            from unnest($1::uuid[], $2::text[]::timestamptz[], $3::bool[], $4::text[]) as t(id, at, failed, reason)
             group by id order by id
         ) u
         where d.device_id = u.id
@@ -85,7 +86,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
     internal static async Task<long> RebuildAsync(NpgsqlConnection connection, CancellationToken ct)
     {
         await using var tx = await connection.BeginTransactionAsync(ct);
-        await using (var lockCmd = new NpgsqlCommand("lock table devices in exclusive mode", connection, tx))
+        await using (var lockCmd = new NpgsqlCommand("set local work_mem = '256MB'; set local jit = off; lock table devices in exclusive mode", connection, tx))
         {
             await lockCmd.ExecuteNonQueryAsync(ct);
         }
@@ -146,8 +147,6 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
                     break;
             }
 
-            at[i] = at[i].ToUniversalTime();
-            apple[i] = apple[i]?.ToUniversalTime();
         }
 
         foreach (var d in lifecycle)
@@ -158,13 +157,13 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         var cmd = new NpgsqlBatchCommand(ApplySql);
         cmd.Parameters.Add(Array(kind, NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(id, NpgsqlDbType.Uuid));
-        cmd.Parameters.Add(Array(at, NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Array(at.Select(PgTime.Iso).ToArray(), NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(mode, NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(module, NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(token, NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(secret, NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(domain, NpgsqlDbType.Text));
-        cmd.Parameters.Add(Array(apple, NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Array(apple.Select(PgTime.Iso).ToArray(), NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(reason, NpgsqlDbType.Text));
         batch.BatchCommands.Add(cmd);
     }
@@ -181,10 +180,10 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
                     (requested ??= []).Add((p.DeviceId, p.Domain));
                     break;
                 case PushDelivered d:
-                    (outcomes ??= []).Add((d.DeviceId, d.DeliveredAt.ToUniversalTime(), false, null));
+                    (outcomes ??= []).Add((d.DeviceId, d.DeliveredAt, false, null));
                     break;
                 case PushFailed f:
-                    (outcomes ??= []).Add((f.DeviceId, f.FailedAt.ToUniversalTime(), true, ReasonOf(f)));
+                    (outcomes ??= []).Add((f.DeviceId, f.FailedAt, true, ReasonOf(f)));
                     break;
             }
         }
@@ -202,7 +201,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         {
             var cmd = new NpgsqlBatchCommand(OutcomesSql);
             cmd.Parameters.Add(Array(outcomes.Select(o => o.Id).ToArray(), NpgsqlDbType.Uuid));
-            cmd.Parameters.Add(Array(outcomes.Select(o => o.At).ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Array(outcomes.Select(o => PgTime.Iso(o.At)).ToArray(), NpgsqlDbType.Text));
             cmd.Parameters.Add(Array(outcomes.Select(o => o.Failed).ToArray(), NpgsqlDbType.Boolean));
             cmd.Parameters.Add(Array(outcomes.Select(o => o.Reason).ToArray(), NpgsqlDbType.Text));
             batch.BatchCommands.Add(cmd);

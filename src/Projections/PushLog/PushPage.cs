@@ -53,8 +53,8 @@ internal sealed class PushPage
         cmd.Parameters.Add(Array(_requests.Select(r => r.PushId).ToArray(), NpgsqlDbType.Uuid));
         cmd.Parameters.Add(Array(_requests.Select(r => r.DeviceId).ToArray(), NpgsqlDbType.Uuid));
         cmd.Parameters.Add(Array(_requests.Select(r => r.Domain).ToArray(), NpgsqlDbType.Text));
-        cmd.Parameters.Add(Array(_requests.Select(r => r.RequestedAt.ToUniversalTime()).ToArray(), NpgsqlDbType.TimestampTz));
-        cmd.Parameters.Add(Array(_requests.Select(r => r.ExpiresAt.ToUniversalTime()).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Array(_requests.Select(r => PgTime.Iso(r.RequestedAt)).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Array(_requests.Select(r => PgTime.Iso(r.ExpiresAt)).ToArray(), NpgsqlDbType.Text));
         return cmd;
     }
 
@@ -70,7 +70,7 @@ internal sealed class PushPage
         cmd.Parameters.Add(Array(_outcomes.Select(o => o.Kind).ToArray(), NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(_outcomes.Select(o => o.Status).ToArray(), NpgsqlDbType.Integer));
         cmd.Parameters.Add(Array(_outcomes.Select(o => o.Reason).ToArray(), NpgsqlDbType.Text));
-        cmd.Parameters.Add(Array(_outcomes.Select(o => o.At.ToUniversalTime()).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Array(_outcomes.Select(o => PgTime.Iso(o.At)).ToArray(), NpgsqlDbType.Text));
         cmd.Parameters.Add(Array(_outcomes.Select(o => o.Latency).ToArray(), NpgsqlDbType.Double));
         cmd.Parameters.Add(Array(_outcomes.Select(o => o.Transient).ToArray(), NpgsqlDbType.Boolean));
         return cmd;
@@ -81,11 +81,9 @@ internal sealed class PushPage
     /// with its resulting outcome, reduced to the one event per push that decides it: the most final, the first among
     /// final ones, the last among transient ones (what applying them one by one would leave). Defines CTE "o".
     /// </summary>
-    public static string OutcomesCte(string table, string extraColumns) => $"""
-        with u as (
-            select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::timestamptz[],
-                                 $7::double precision[], $8::bool[])
-                as u(seq, push_id, kind, status, reason, at, latency, transient)
+    public static string OutcomesCte(string table, string extraColumns, string source = PageOutcomes, string leading = "with") => $"""
+        {leading} u as (
+            {source}
         ), c as (
             select u.*, p.outcome as old, {extraColumns},
                    case when u.kind = 'failed' and u.at >= p.expires_at then 'expired'
@@ -97,6 +95,13 @@ internal sealed class PushPage
             order by push_id, monal_outcome_rank(outcome) desc,
                      case when monal_outcome_rank(outcome) = 0 then -seq else seq end
         )
+        """;
+
+    /// <summary>The page's outcome events (parameters of <see cref="OutcomesCommand"/>).</summary>
+    public const string PageOutcomes = """
+        select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]::timestamptz[],
+                             $7::double precision[], $8::bool[])
+            as u(seq, push_id, kind, status, reason, at, latency, transient)
         """;
 
     private static NpgsqlParameter Array<T>(T[] values, NpgsqlDbType type) =>

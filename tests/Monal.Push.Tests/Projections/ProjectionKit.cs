@@ -34,6 +34,7 @@ internal static class ProjectionKit
     {
         PageSize = pageSize,
         RebuildPageSize = 50,
+        RebuildRange = 7,
         PollInterval = TimeSpan.FromMilliseconds(200),
         LeaderRetry = TimeSpan.FromMilliseconds(200),
         MaxErrorBackoff = TimeSpan.FromMilliseconds(100),

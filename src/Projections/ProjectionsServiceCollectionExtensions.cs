@@ -16,7 +16,7 @@ public static class ProjectionsServiceCollectionExtensions
     /// <summary>
     /// Registers the inline device projection (as IInlineProjection and IStreamDeletionHook), DeviceDirectory, the
     /// async projections (push log, domain usage), the daemon (hosted; <c>Projections:RunDaemon</c>), ProjectionStatus
-    /// and ProjectionRebuilder. Options: section <c>Projections</c>.
+    /// ProjectionRebuilder and PushLogRetention. Options: section <c>Projections</c>.
     /// </summary>
     public static IServiceCollection AddProjections(this IServiceCollection services, IConfiguration configuration)
     {
@@ -41,6 +41,7 @@ public static class ProjectionsServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ProjectionDaemon>());
         services.TryAddSingleton<ProjectionStatus>();
         services.TryAddSingleton<ProjectionRebuilder>();
+        services.TryAddSingleton<PushLogRetention>();
         return services;
     }
 }

@@ -73,7 +73,6 @@ public sealed class ProjectionRebuilder(
     private async Task<ProjectionRebuildResult> RebuildDevicesAsync(IProgress<(long, long)>? progress, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        Log.RebuildStarted(logger, DeviceProjection.Name, -1);
         await using var connection = await store.DataSource.OpenConnectionAsync(ct);
         var events = await DeviceProjection.RebuildAsync(connection, ct);
         progress?.Report((events, events));

@@ -18,15 +18,17 @@ public sealed class AsyncProjectionTests
     private const string UsagePushRows = "select * from domain_usage_pushes order by push_id";
 
     /// <summary>One device, one push per outcome rule; returns the push ids by name.</summary>
-    internal static async Task<Dictionary<string, Guid>> AppendEveryOutcomeAsync(EventStore store, string domain = "a.example")
+    internal static async Task<Dictionary<string, Guid>> AppendEveryOutcomeAsync(EventStore store, string domain = "a.example", long ticks = 0)
     {
+        // ticks shifts every timestamp below a microsecond, where text parsing rounds and binary encoding truncates.
+        var T0 = ProjectionKit.T0.AddTicks(ticks);
         var device = Guid.CreateVersion7();
         await store.AppendAsync(device, "device", ExpectedVersion.Any, [Registered(device)]);
         var p = new[] { "delivered", "transient", "retried", "failed", "expired", "invalidated", "rejected", "refined", "pending" }
             .ToDictionary(n => n, _ => Guid.CreateVersion7());
         foreach (var (_, id) in p)
         {
-            await store.AppendAsync(device, "device", ExpectedVersion.Any, [Requested(device, domain, id)]);
+            await store.AppendAsync(device, "device", ExpectedVersion.Any, [Requested(device, domain, id, T0)]);
         }
 
         object[] outcomes =
@@ -139,7 +141,7 @@ public sealed class AsyncProjectionTests
         {
             for (var i = 0; i < 4; i++)
             {
-                await AppendEveryOutcomeAsync(store, $"d{i % 2}.example");
+                await AppendEveryOutcomeAsync(store, $"d{i % 2}.example", ticks: 1_234_567 * i);
             }
 
             await WaitCaughtUpAsync(dataSource);
@@ -151,7 +153,7 @@ public sealed class AsyncProjectionTests
             {
                 for (var i = 0; i < 2; i++)
                 {
-                    await AppendEveryOutcomeAsync(store, "late.example");
+                    await AppendEveryOutcomeAsync(store, "late.example", ticks: 5);
                 }
             });
             var results = await Rebuilder(store, Options()).RebuildAsync(null, new SyncProgress(progress));
@@ -331,6 +333,37 @@ public sealed class AsyncProjectionTests
         Assert.All(behind.Skip(1), s => Assert.Equal(last.LastSequence, s.Lag));
         Assert.All(caughtUp, s => Assert.Equal(0, s.Lag));
         Assert.All(caughtUp, s => Assert.Equal(last.LastSequence, s.Position));
+    }
+
+    [Fact]
+    public async Task PurgeAsync_Should_DeletePushLogsOlderThanTheCutoff_When_RetentionRuns()
+    {
+        await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
+        await using var store = Store(dataSource);
+        await using var notifications = new EventNotifications(dataSource);
+        var device = Guid.CreateVersion7();
+        await store.AppendAsync(device, "device", ExpectedVersion.Any, [Registered(device)]);
+        foreach (var day in new[] { 0, 1, 15, 16 })
+        {
+            await store.AppendAsync(device, "device", ExpectedVersion.Any, [Requested(device, at: T0.AddDays(day))]);
+        }
+
+        foreach (var projection in AsyncProjections())
+        {
+            await Daemon(store, notifications, Options()).CatchUpAsync(projection);
+        }
+
+        var retention = new PushLogRetention(dataSource);
+        var cutoff = T0.AddDays(16).AddDays(-14);
+
+        var dry = await retention.PurgeAsync(cutoff, batchSize: 1, dryRun: true);
+        var done = await retention.PurgeAsync(cutoff, batchSize: 1, dryRun: false);
+
+        Assert.Equal(new PushLogPurgeResult(2, 2), dry);
+        Assert.Equal(dry, done);
+        Assert.Equal(2L, await ScalarAsync<long>(dataSource, "select count(*) from push_log"));
+        Assert.Equal(0L, await ScalarAsync<long>(dataSource, "select count(*) from domain_usage_pushes where requested_at < $1", cutoff));
+        Assert.Equal(4L, await ScalarAsync<long>(dataSource, "select sum(pushes)::bigint from domain_usage"));
     }
 
     private sealed class SyncProgress(List<(long, long)> into) : IProgress<(long Done, long Total)>

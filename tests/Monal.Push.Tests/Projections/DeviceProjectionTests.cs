@@ -234,10 +234,10 @@ public sealed class DeviceProjectionTests
         await using var store = Store(dataSource);
         var ids = Enumerable.Range(0, 6).Select(_ => Guid.CreateVersion7()).ToArray();
         await store.AppendAsync(ids[0], "device", ExpectedVersion.Any, [Registered(ids[0]), Requested(ids[0], "x.example")]);
-        await store.AppendAsync(ids[0], "device", ExpectedVersion.Any, [new PushDelivered(Guid.NewGuid(), ids[0], Guid.NewGuid(), T0.AddMinutes(1), 3)]);
+        await store.AppendAsync(ids[0], "device", ExpectedVersion.Any, [new PushDelivered(Guid.NewGuid(), ids[0], Guid.NewGuid(), T0.AddMinutes(1).AddTicks(1_234_567), 3)]);
         await store.AppendAsync(ids[1], "device", ExpectedVersion.Any, [Stateless(ids[1]), Requested(ids[1])]);
-        await store.AppendAsync(ids[1], "device", ExpectedVersion.Any, [new PushFailed(Guid.NewGuid(), ids[1], 500, "InternalServerError", true, T0.AddMinutes(2))]);
-        await store.AppendAsync(ids[2], "device", ExpectedVersion.Any, [Registered(ids[2]), Renewed(ids[2], T0.AddHours(1), domain: "r.example")]);
+        await store.AppendAsync(ids[1], "device", ExpectedVersion.Any, [new PushFailed(Guid.NewGuid(), ids[1], 500, "InternalServerError", true, T0.AddMinutes(2).AddTicks(5))]);
+        await store.AppendAsync(ids[2], "device", ExpectedVersion.Any, [Registered(ids[2]), Renewed(ids[2], T0.AddHours(1).AddTicks(15), domain: "r.example")]);
         await store.AppendAsync(ids[3], "device", ExpectedVersion.Any, [Registered(ids[3]),
             new TokenInvalidated(Guid.NewGuid(), ids[3], "Unregistered", T0.AddHours(1), T0.AddHours(2)),
             Renewed(ids[3], T0.AddMinutes(30)), Registered(ids[3], T0.AddHours(3), token: "v1:NEW")]);

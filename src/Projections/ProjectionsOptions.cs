@@ -27,6 +27,6 @@ public sealed class ProjectionsOptions
     /// <summary>How long DeviceDirectory may serve a cached device without asking the database.</summary>
     public TimeSpan DeviceCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Most devices DeviceDirectory keeps in memory (about 0.5 KB each).</summary>
+    /// <summary>Most devices DeviceDirectory keeps in memory (about 0.4 KB each).</summary>
     public int DeviceCacheSize { get; set; } = 100_000;
 }

@@ -26,7 +26,7 @@ namespace Monal.Push.Projections.Devices;
 /// cache is emptied when it comes back;</item>
 /// <item>and every entry expires after a short TTL, which bounds what a half-open connection could hide.</item>
 /// </list>
-/// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.6 KB each).
+/// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.4 KB each).
 /// </remarks>
 public sealed class DeviceDirectory : IAsyncDisposable
 {
@@ -76,13 +76,13 @@ public sealed class DeviceDirectory : IAsyncDisposable
         EnsureListening();
         if (_listening && _cache.TryGetValue(deviceId, out var hit) && _clock.GetElapsedTime(hit.LoadedAt) < _ttl)
         {
-            return hit.State;
+            return hit.ToState(deviceId);
         }
 
         var epoch = Interlocked.Read(ref _epoch);
         var started = _clock.GetTimestamp();
         var state = await LoadAsync(deviceId, ct);
-        Remember(deviceId, new Entry(state, started), epoch);
+        Remember(deviceId, new Entry(Intern(state), started), epoch);
         return state;
     }
 
@@ -105,7 +105,8 @@ public sealed class DeviceDirectory : IAsyncDisposable
     }
 
     /// <summary>Caches a state as if it had just been loaded (for memory measurements).</summary>
-    internal void Seed(DeviceState state) => Remember(state.DeviceId, new Entry(Intern(state), _clock.GetTimestamp()), Interlocked.Read(ref _epoch), force: true);
+    internal void Seed(DeviceState state) =>
+        Remember(state.DeviceId, new Entry(Intern(state), _clock.GetTimestamp()), Interlocked.Read(ref _epoch), force: true);
 
     private void Remember(Guid deviceId, Entry entry, long epoch, bool force = false)
     {
@@ -178,7 +179,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
             return null;
         }
 
-        return Intern(new DeviceState(
+        return new DeviceState(
             reader.GetGuid(0),
             reader.GetString(1) == "stateless" ? DeviceMode.Stateless : DeviceMode.Registered,
             reader.GetString(2),
@@ -189,12 +190,12 @@ public sealed class DeviceDirectory : IAsyncDisposable
             Nullable(reader, 7),
             Nullable(reader, 8),
             Nullable(reader, 9),
-            Nullable(reader, 10)));
+            Nullable(reader, 10));
     }
 
     // Push module names repeat across every device: share one string per name.
-    private DeviceState Intern(DeviceState state) =>
-        _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
+    private DeviceState? Intern(DeviceState? state) =>
+        state is not null && _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
 
     private static DateTimeOffset? Nullable(NpgsqlDataReader reader, int i) =>
         reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
@@ -284,9 +285,64 @@ public sealed class DeviceDirectory : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private sealed class Entry(DeviceState? state, long loadedAt)
+    /// <summary>
+    /// A cached lookup, stored compactly (about 0.4 KB per device instead of 0.65 KB as a DeviceState): UTF-8 bytes for
+    /// the token and secret hash, ticks for the timestamps. A hit builds a fresh DeviceState, a few hundred bytes of
+    /// short-lived garbage, which is cheaper than holding every cached device at twice the size.
+    /// </summary>
+    private sealed class Entry
     {
-        public DeviceState? State { get; } = state;
-        public long LoadedAt { get; } = loadedAt;
+        private readonly string? _pushModule;
+        private readonly byte[]? _token;
+        private readonly byte[]? _secret;
+        private readonly long _registered;
+        private readonly long _renewed;
+        private readonly long _invalidated;
+        private readonly long _apple;
+        private readonly long _rejected;
+        private readonly long _unregistered;
+        private readonly DeviceMode _mode;
+
+        public Entry(DeviceState? state, long loadedAt)
+        {
+            LoadedAt = loadedAt;
+            if (state is null)
+            {
+                return;
+            }
+
+            _pushModule = state.PushModule;
+            _mode = state.Mode;
+            _token = state.EncryptedToken is null ? null : System.Text.Encoding.UTF8.GetBytes(state.EncryptedToken);
+            _secret = state.SecretHash is null ? null : System.Text.Encoding.UTF8.GetBytes(state.SecretHash);
+            _registered = state.RegisteredAt.UtcTicks;
+            _renewed = Ticks(state.RenewedAt);
+            _invalidated = Ticks(state.InvalidatedAt);
+            _apple = Ticks(state.AppleTimestamp);
+            _rejected = Ticks(state.RejectedAt);
+            _unregistered = Ticks(state.UnregisteredAt);
+        }
+
+        public long LoadedAt { get; }
+
+        public DeviceState? ToState(Guid deviceId) => _pushModule is null
+            ? null
+            : new DeviceState(
+                deviceId,
+                _mode,
+                _pushModule,
+                _token is null ? null : System.Text.Encoding.UTF8.GetString(_token),
+                _secret is null ? null : System.Text.Encoding.UTF8.GetString(_secret),
+                new DateTimeOffset(_registered, TimeSpan.Zero),
+                Time(_renewed),
+                Time(_invalidated),
+                Time(_apple),
+                Time(_rejected),
+                Time(_unregistered));
+
+        // Ticks of a UTC time are never 0 for a real event, so 0 stands for "none".
+        private static long Ticks(DateTimeOffset? t) => t?.UtcTicks ?? 0;
+
+        private static DateTimeOffset? Time(long ticks) => ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 }

@@ -96,7 +96,7 @@ public sealed class DeviceDirectoryTests
         var after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.Equal(100_000, directory.CachedCount);
         var megabytes = (after - before) / 1024.0 / 1024.0;
-        Assert.True(megabytes < 70, $"100,000 cached devices take {megabytes:F1} MB");
+        Assert.True(megabytes < 50, $"100,000 cached devices take {megabytes:F1} MB");
     }
 
     [Fact]

@@ -1,1 +1,21 @@
-return 0;
+using Monal.Push.Benchmarks.Ledger;
+
+// Benchmarks are programs, never tests (README: "Benchmarks"). Each verb prints one table and the command that
+// produced it; docs/benchmarks.md keeps the figures.
+var verb = args.Length > 0 ? args[0] : "help";
+var rest = args.Skip(1).ToArray();
+switch (verb)
+{
+    case "ledger":
+        return await AppendBenchmark.RunAsync(rest);
+    case "micro":
+        BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AppendBenchmark).Assembly).Run(rest);
+        return 0;
+    default:
+        Console.WriteLine("""
+            usage: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- <verb> [options]
+              ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
+              micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
+            """);
+        return verb == "help" ? 0 : 2;
+}

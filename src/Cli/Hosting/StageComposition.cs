@@ -1,21 +1,31 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Monal.Push.Cli.Observability;
+using Monal.Push.Delivery;
+using Monal.Push.Projections;
+using Monal.Push.Purge;
 
 namespace Monal.Push.Cli.Hosting;
 
 /// <summary>The only place that knows every stage: `serve` composes them here (STYLE.md section 1).</summary>
 internal static class StageComposition
 {
-    public static void AddStages(IServiceCollection services, IConfiguration configuration)
+    /// <summary>What `serve` and the admin verbs share: read models, GDPR, audit and the retention facade.</summary>
+    public static void AddSharedServices(IServiceCollection services, IConfiguration configuration)
     {
-        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddProjections(configuration);
+        services.AddPurge(configuration);
     }
 
-    public static void MapEndpoints(WebApplication app)
+    /// <summary>The running pipeline (only `serve`).</summary>
+    public static void AddStages(IServiceCollection services, IConfiguration configuration)
     {
-        app.MapGet("/health", () => Results.Json(new Dictionary<string, string> { ["status"] = "Healthy" }));
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddDelivery(configuration);
+        services.AddObservability();
     }
+
+    public static void MapEndpoints(WebApplication app) => app.MapObservability();
 }

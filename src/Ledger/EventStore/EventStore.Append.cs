@@ -103,11 +103,13 @@ public sealed partial class EventStore
         }
         catch (PostgresException ex) when (batch.Count == 1)
         {
+            LedgerMetrics.AppendFailures.Add(1, new KeyValuePair<string, object?>("sqlstate_class", ex.SqlState[..2]));
             batch[0].Completion.TrySetException(Translate(ex, batch[0]));
         }
         catch (Exception ex)
         {
             Log.AppendFailed(_logger, batch.Count, ex);
+            LedgerMetrics.AppendFailures.Add(batch.Count, new KeyValuePair<string, object?>("sqlstate_class", "connection"));
             foreach (var p in batch)
             {
                 p.Completion.TrySetException(ex);
@@ -238,6 +240,8 @@ public sealed partial class EventStore
             }
         }
 
+        LedgerMetrics.BatchSize.Record(batch.Count);
+        LedgerMetrics.EventsAppended.Add(total);
         BatchCommitted?.Invoke(batch.Count);
         if (pendingEvents is not null)
         {

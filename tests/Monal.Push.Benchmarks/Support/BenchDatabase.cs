@@ -1,0 +1,71 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Ledger.Embedded;
+using Monal.Push.Ledger.Schema;
+using Npgsql;
+
+namespace Monal.Push.Benchmarks.Support;
+
+/// <summary>A private PostgreSQL for one benchmark run (the embedded code `serve` uses), or MONAL_BENCH_DB.</summary>
+internal sealed class BenchDatabase : IAsyncDisposable
+{
+    private readonly EmbeddedPostgres? _cluster;
+    private readonly string _folder;
+
+    private BenchDatabase(EmbeddedPostgres? cluster, string folder, NpgsqlDataSource dataSource, string connectionString)
+    {
+        _cluster = cluster;
+        _folder = folder;
+        DataSource = dataSource;
+        ConnectionString = connectionString;
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public string ConnectionString { get; }
+
+    public static async Task<BenchDatabase> StartAsync()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "monal-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var external = Environment.GetEnvironmentVariable("MONAL_BENCH_DB");
+        EmbeddedPostgres? cluster = null;
+        string cs;
+        if (string.IsNullOrEmpty(external))
+        {
+            cluster = await EmbeddedPostgres.StartAsync(folder, NullLogger.Instance);
+            cs = new NpgsqlConnectionStringBuilder(cluster.ConnectionString()) { MaxPoolSize = 100 }.ConnectionString;
+        }
+        else
+        {
+            cs = external;
+        }
+
+        var dataSource = NpgsqlDataSource.Create(cs);
+        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        return new BenchDatabase(cluster, folder, dataSource, cs);
+    }
+
+    public async Task<string> ServerVersionAsync()
+    {
+        await using var cmd = DataSource.CreateCommand("select version(), current_setting('synchronous_commit')");
+        await using var reader = await cmd.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return $"{reader.GetString(0).Split(" on ")[0]}, synchronous_commit={reader.GetString(1)}";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+            try
+            {
+                Directory.Delete(_folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort.
+            }
+        }
+    }
+}

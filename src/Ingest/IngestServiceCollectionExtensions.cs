@@ -17,7 +17,8 @@ public static class IngestServiceCollectionExtensions
     /// The whole ingest stage: the XEP-0114 component (<see cref="AddXmppComponent"/>), the publish handler with its
     /// per-device throttle, the v1 registration handler (map its HTTP endpoints with
     /// <see cref="RegistrationEndpoints.MapRegistration"/>), options from <c>Ingest</c>, <c>Throttle</c> and
-    /// <c>Registration</c> (validated at start), and the <c>Monal.Push.Ingest</c> meter. Needs <c>AddLedger</c>.
+    /// <c>Registration</c> (validated at start), and the <c>Monal.Push.Ingest</c> meter. Needs <c>AddLedger</c> and
+    /// <c>AddProjections</c> (the device read model and its DeviceDirectory).
     /// </summary>
     public static IServiceCollection AddIngest(this IServiceCollection services, IConfiguration configuration)
     {
@@ -40,7 +41,7 @@ public static class IngestServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(modules);
-        services.TryAddSingleton<IDeviceLookup, SqlDeviceLookup>();
+        services.TryAddSingleton<IDeviceLookup, DirectoryDeviceLookup>();
         services.TryAddSingleton<PushThrottle>();
         services.TryAddSingleton<IngestMetrics>();
         services.TryAddSingleton<PublishHandler>();

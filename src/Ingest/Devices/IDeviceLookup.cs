@@ -1,7 +1,7 @@
 namespace Monal.Push.Ingest.Devices;
 
 /// <summary>
-/// Reads the device read model kept inline by the Projections stage (table <c>devices</c>). A snapshot may be a
+/// Reads the device read model kept inline by the Projections stage (table <c>devices</c>, through DeviceDirectory). A snapshot may be a
 /// moment old: the inline projection still refuses a push to a device that stopped being active (MPG01), so a
 /// stale "active" never leads to an acknowledged push for a dead device.
 /// </summary>

@@ -12,7 +12,8 @@ using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Tests.Fixtures;
-using Monal.Push.Tests.Ingest.Scaffold;
+using Monal.Push.Projections;
+using Monal.Push.Projections.Devices;
 using Npgsql;
 
 namespace Monal.Push.Tests.Ingest;
@@ -30,10 +31,12 @@ internal sealed class IngestHarness : IAsyncDisposable
     {
         DataSource = dataSource;
         Clock = clock;
-        Store = TestLedger.Store(dataSource, clock: clock, inline: [new ScaffoldDevices()]);
+        Directory = new DeviceDirectory(dataSource, clock, Options.Create(new ProjectionsOptions()), NullLogger<DeviceDirectory>.Instance);
+        var projection = new DeviceProjection(Directory);
+        Store = TestLedger.Store(dataSource, clock: clock, inline: [projection], hooks: [projection]);
         Keys = new DataKeys(dataSource, TestLedger.MasterKey, clock);
         Hash = new KeyedHash(TestLedger.MasterKey);
-        Lookup = lookup ?? new SqlDeviceLookup(dataSource);
+        Lookup = lookup ?? new DirectoryDeviceLookup(Directory);
         Modules = new ConfiguredPushModules([Module, SandboxModule]);
         _metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
         Metrics = new IngestMetrics(_metrics.GetRequiredService<IMeterFactory>());
@@ -47,6 +50,7 @@ internal sealed class IngestHarness : IAsyncDisposable
 
     public NpgsqlDataSource DataSource { get; }
     public TimeProvider Clock { get; }
+    public DeviceDirectory Directory { get; }
     public EventStore Store { get; }
     public DataKeys Keys { get; }
     public KeyedHash Hash { get; }
@@ -68,7 +72,6 @@ internal sealed class IngestHarness : IAsyncDisposable
         if (dataSource is null)
         {
             dataSource = await TestDatabase.DataSourceAsync();
-            await ScaffoldDevices.EnsureSchemaAsync(dataSource);
         }
 
         return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup);
@@ -110,6 +113,7 @@ internal sealed class IngestHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Store.DisposeAsync();
+        await Directory.DisposeAsync();
         await _metrics.DisposeAsync();
     }
 }

@@ -17,7 +17,12 @@ internal sealed class IngestMetrics
     private readonly Counter<long> _replies;
     private readonly Counter<long> _registrations;
 
-    public IngestMetrics(IMeterFactory meterFactory, ComponentConnection? connection = null)
+    /// <param name="meterFactory">The host's meter factory.</param>
+    /// <param name="services">
+    /// Where the component link is found when reconnects are observed. Resolved lazily: the link depends on the router,
+    /// the router on the handlers and the handlers on these metrics, so taking the link here would be a cycle.
+    /// </param>
+    public IngestMetrics(IMeterFactory meterFactory, IServiceProvider? services = null)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         var meter = meterFactory.Create(MeterName);
@@ -27,10 +32,11 @@ internal sealed class IngestMetrics
             "monal.push.ingest.replies", "{reply}", "Publish replies, by error type and condition ('result' when accepted).");
         _registrations = meter.CreateCounter<long>(
             "monal.push.ingest.registrations", "{request}", "v1 registrations, by action, channel and outcome.");
-        if (connection is not null)
+        if (services is not null)
         {
+            var connection = new Lazy<ComponentConnection?>(() => services.GetService(typeof(ComponentConnection)) as ComponentConnection);
             meter.CreateObservableCounter(
-                "monal.push.ingest.component.reconnects", () => connection.Reconnects, "{reconnect}",
+                "monal.push.ingest.component.reconnects", () => connection.Value?.Reconnects ?? 0, "{reconnect}",
                 "Times the XEP-0114 component link was re-established.");
         }
     }

@@ -203,6 +203,32 @@ public sealed class PushPipeline : IAsyncDisposable
             : "";
     }
 
+    /// <summary>Publishes answered cancel/item-not-found so far, from `/metrics`.</summary>
+    public async Task<long> ItemNotFoundRepliesAsync()
+    {
+        var text = await Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        return text.Split('\n')
+            .Where(l => l.StartsWith("monal_push_ingest_replies_total{", StringComparison.Ordinal) && l.Contains("condition=\"item-not-found\"", StringComparison.Ordinal))
+            .Sum(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Polls a condition for up to 30 seconds.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string? what = null)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("Timed out waiting" + (what is null ? "" : ": " + what));
+    }
+
     public async Task<JsonElement> ReadyReportAsync() =>
         await Http.GetFromJsonAsync<JsonElement>(new Uri("/health/ready", UriKind.Relative));
 

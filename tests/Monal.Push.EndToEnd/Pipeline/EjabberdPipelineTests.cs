@@ -1,0 +1,36 @@
+using static Monal.Push.EndToEnd.Pipeline.PipelineScenarios;
+
+namespace Monal.Push.EndToEnd.Pipeline;
+
+[Trait("Category", "EndToEnd")]
+public sealed class EjabberdPipelineTests(EjabberdPipelineFixture fixture) : IClassFixture<EjabberdPipelineFixture>
+{
+    [Fact]
+    public async Task Publish_Should_EndAsADeliveredPushAtApns_When_TheNodeIsStateless()
+    {
+        var token = NewToken();
+
+        await MessageOfflineUserAsync(fixture, token, new Dictionary<string, string> { ["pushModule"] = PushPipeline.Module }, "hi");
+
+        await AssertDeliveredAsync(fixture.Pipeline, await fixture.Pipeline.WaitForApnsRequestAsync(token));
+    }
+
+    [Fact]
+    public async Task Publish_Should_EndAsADeliveredPushAtApns_When_TheNodeIsRegistered()
+    {
+        var token = NewToken();
+        var node = Guid.NewGuid();
+        var secret = await fixture.Pipeline.RegisterAsync(node, token);
+        var body = "ejabberd body " + Guid.NewGuid().ToString("N");
+
+        var (recipient, sender) = await MessageOfflineUserAsync(
+            fixture, node.ToString(), new Dictionary<string, string> { ["secret"] = secret }, body);
+
+        await AssertDeliveredAsync(fixture.Pipeline, await fixture.Pipeline.WaitForApnsRequestAsync(token));
+        var dump = await fixture.Pipeline.DumpDatabaseAsync();
+        Assert.DoesNotContain(body, dump, StringComparison.Ordinal);
+        Assert.DoesNotContain(recipient, dump, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(sender.Split('/')[0], dump, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(token, dump, StringComparison.OrdinalIgnoreCase);
+    }
+}

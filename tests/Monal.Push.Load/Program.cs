@@ -70,9 +70,9 @@ if (runner.StrayReplies > 0 || runner.LateReplies > 0)
 
 return 0;
 
-static Options? ParseArgs(string[] args)
+static LoadCommandLine? ParseArgs(string[] args)
 {
-    var o = new Options();
+    var o = new LoadCommandLine();
     for (var i = 0; i < args.Length; i++)
     {
         string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -102,7 +102,7 @@ static Options? ParseArgs(string[] args)
     return string.IsNullOrEmpty(o.Secret) ? null : o;
 }
 
-internal sealed record Options
+internal sealed record LoadCommandLine
 {
     public int Port { get; init; } = 5347;
 

@@ -18,6 +18,25 @@ internal sealed class ComponentLink(TcpClient client, NetworkStream stream, XmlR
     public async Task ReadRepliesAsync(Action<Reply> onReply, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(onReply);
+        try
+        {
+            await ReadLoopAsync(onReply, ct);
+        }
+        finally
+        {
+            try
+            {
+                reader.Dispose();
+            }
+            catch (InvalidOperationException)
+            {
+                // A read abandoned by cancellation is still pending; closing the socket ends it.
+            }
+        }
+    }
+
+    private async Task ReadLoopAsync(Action<Reply> onReply, CancellationToken ct)
+    {
         while (await reader.ReadAsync().WaitAsync(ct))
         {
             if (reader.NodeType == XmlNodeType.EndElement && reader.Depth == 0)
@@ -89,7 +108,7 @@ internal sealed class ComponentLink(TcpClient client, NetworkStream stream, XmlR
             // Already gone.
         }
 
-        reader.Dispose();
+        // Closing the socket ends a pending read; the read loop then disposes the reader.
         client.Dispose();
     }
 }

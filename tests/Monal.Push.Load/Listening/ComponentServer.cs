@@ -16,7 +16,7 @@ internal sealed class ComponentServer(string domain, string secret) : IDisposabl
 {
     private const string StreamsNs = "http://etherx.jabber.org/streams";
     private const string ComponentNs = "jabber:component:accept";
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private TcpListener? _listener;
 
     public int Port { get; private set; }
 
@@ -25,8 +25,8 @@ internal sealed class ComponentServer(string domain, string secret) : IDisposabl
 
     public void Start(int port = 0)
     {
+        _listener = new TcpListener(IPAddress.Loopback, port);
         _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        _listener.Server.Bind(new IPEndPoint(IPAddress.Loopback, port));
         _listener.Start(8);
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
     }
@@ -36,7 +36,8 @@ internal sealed class ComponentServer(string domain, string secret) : IDisposabl
     {
         while (true)
         {
-            var client = await _listener.AcceptTcpClientAsync(ct);
+            var listener = _listener ?? throw new InvalidOperationException("Start the server first.");
+            var client = await listener.AcceptTcpClientAsync(ct);
             client.NoDelay = true;
             client.SendBufferSize = 1 << 20;
             client.ReceiveBufferSize = 1 << 20;
@@ -112,7 +113,17 @@ internal sealed class ComponentServer(string domain, string secret) : IDisposabl
             return false;
         }
 
-        var digest = (await reader.ReadElementContentAsStringAsync().WaitAsync(ct)).Trim();
+        // Not ReadElementContentAsString: it reads past the end tag, and nothing follows until we answer.
+        var digest = string.Empty;
+        while (!reader.IsEmptyElement && await reader.ReadAsync().WaitAsync(ct) && reader.NodeType != XmlNodeType.EndElement)
+        {
+            if (reader.NodeType is XmlNodeType.Text or XmlNodeType.Whitespace or XmlNodeType.SignificantWhitespace)
+            {
+                digest += reader.Value;
+            }
+        }
+
+        digest = digest.Trim();
         if (!string.Equals(digest, Expected(id, secret), StringComparison.OrdinalIgnoreCase))
         {
             await CloseAsync(stream, "not-authorized", ct);
@@ -136,5 +147,5 @@ internal sealed class ComponentServer(string domain, string secret) : IDisposabl
 
     private static string Escape(string value) => System.Security.SecurityElement.Escape(value);
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => _listener?.Dispose();
 }

@@ -200,18 +200,18 @@ internal sealed class LoadRunner : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
         await _link.DisposeAsync();
         try
         {
-            await _reading;
+            await _reading.WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or System.Xml.XmlException or ObjectDisposedException
-            or System.Net.Sockets.SocketException)
+            or System.Net.Sockets.SocketException or TimeoutException)
         {
             // The link is closed.
         }
 
+        await _stop.CancelAsync();
         _stop.Dispose();
     }
 

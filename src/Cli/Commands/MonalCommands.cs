@@ -10,6 +10,10 @@ internal static class MonalCommands
         var root = new RootCommand("monal-push: the Monal push app server (XEP-0357) with an auditable ledger.");
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(PurgeCommand.Create());
+        root.Subcommands.Add(GdprCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         foreach (var command in root.Subcommands)
         {
             AllowConfigurationSwitches(command);

@@ -36,6 +36,10 @@ internal sealed class MonalHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Where the HTTP listener ended up (Http:Urls may ask for port 0).</summary>
+    public Uri HttpAddress => new(_app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First());
+
     public static async Task<MonalHost> StartAsync(IReadOnlyList<string> switches, HostRole role, CancellationToken ct)
     {
         var args = switches.ToArray();
@@ -55,6 +59,7 @@ internal sealed class MonalHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Npgsql logs every command at Information; its text could carry parameters of a failed statement.
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
+        builder.Logging.AddFilter("Quartz", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
 
         EmbeddedPostgres? embedded = null;
@@ -68,7 +73,14 @@ internal sealed class MonalHost : IAsyncDisposable
 
         try
         {
+            if (role == HostRole.Admin)
+            {
+                // An admin verb runs its command through the same services, but never the background stages.
+                builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false")]);
+            }
+
             builder.Services.AddLedger(builder.Configuration);
+            StageComposition.AddSharedServices(builder.Services, builder.Configuration);
             if (role == HostRole.Serve)
             {
                 StageComposition.AddStages(builder.Services, builder.Configuration);
@@ -101,8 +113,14 @@ internal sealed class MonalHost : IAsyncDisposable
         }
     }
 
-    internal static void ConfigureSources(ConfigurationManager configuration, string[] args)
+    internal static void ConfigureSources(ConfigurationManager configuration, string[] args, bool includeWorkingDirectoryFile = false)
     {
+        if (includeWorkingDirectoryFile)
+        {
+            // A bare ConfigurationManager (doctor) lacks what the web builder adds: the operator's appsettings.json.
+            configuration.AddJsonFile(Path.GetFullPath("appsettings.json"), optional: true);
+        }
+
         // Defaults shipped beside the executable come first; the operator's file, the environment and the command
         // line override them, in that order.
         var shipped = Path.Combine(AppContext.BaseDirectory, "appsettings.json");

@@ -2,15 +2,26 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Cli.Observability;
+using Monal.Push.Delivery;
+using Monal.Push.Purge;
 
 namespace Monal.Push.Cli.Hosting;
 
 /// <summary>The only place that knows every stage: `serve` composes them here (STYLE.md section 1).</summary>
 internal static class StageComposition
 {
+    /// <summary>What `serve` and the admin verbs share: read models, GDPR, audit and the retention facade.</summary>
+    public static void AddSharedServices(IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddPurge(configuration);
+    }
+
+    /// <summary>The running pipeline (only `serve`).</summary>
     public static void AddStages(IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddDelivery(configuration);
         services.AddObservability();
     }
 

@@ -15,7 +15,9 @@ internal static class HealthEndpoints
     public static IServiceCollection AddObservability(this IServiceCollection services)
     {
         services.AddSingleton<PrometheusMetrics>();
-        services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: [ReadyTag]);
+        services.AddHealthChecks()
+            .AddCheck<LedgerHealthCheck>("ledger", tags: [ReadyTag])
+            .AddCheck<PushModulesHealthCheck>("push-modules", tags: [ReadyTag]);
         return services;
     }
 

@@ -1,0 +1,169 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Cli.Hosting;
+using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ledger.Embedded;
+using Monal.Push.Ledger.Schema;
+using Npgsql;
+
+namespace Monal.Push.Cli.Commands;
+
+/// <summary>
+/// `monal-push doctor`: checks configuration, database, the XMPP component port and every push module's
+/// credentials (the JWT signs; Apple is never called) and says what to fix. Changes nothing: no migration, no
+/// embedded cluster is started.
+/// </summary>
+internal static class DoctorCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("doctor", "Check configuration, database, XMPP link and APNs credentials; print what to fix.");
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = new ConfigurationManager();
+            MonalHost.ConfigureSources(configuration, [.. parse.UnmatchedTokens], includeWorkingDirectoryFile: true);
+            var report = new DoctorReport(Console.Out);
+            CheckConfiguration(configuration, report);
+            await CheckDatabaseAsync(configuration, report, ct);
+            await CheckXmppAsync(configuration, report, ct);
+            CheckPushModules(configuration, report);
+            Console.Out.WriteLine(report.Problems == 0 ? "All checks passed." : $"{report.Problems} problem(s) to fix.");
+            return report.Problems == 0 ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static void CheckConfiguration(ConfigurationManager configuration, DoctorReport report)
+    {
+        var domain = configuration["Xmpp:Component:Domain"];
+        var secret = configuration["Xmpp:Component:Secret"];
+        report.Check(!string.IsNullOrWhiteSpace(domain), "config", $"component domain: {domain}",
+            "set Xmpp:Component:Domain to the component's domain (the name in your XMPP server's Component block)");
+        report.Check(!string.IsNullOrWhiteSpace(secret), "config", "component secret is set",
+            "set Xmpp:Component:Secret to the component_secret / password of your XMPP server");
+        var module = configuration["Registration:PushModule"];
+        if (!string.IsNullOrWhiteSpace(module))
+        {
+            report.Check(configuration.GetSection($"PushModules:{module}").Exists(), "config", $"Registration:PushModule = {module}",
+                $"Registration:PushModule names '{module}', which is not configured under PushModules");
+        }
+    }
+
+    private static async Task CheckDatabaseAsync(ConfigurationManager configuration, DoctorReport report, CancellationToken ct)
+    {
+        var connectionString = configuration.GetConnectionString("Ledger");
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            try
+            {
+                var bin = EmbeddedPostgres.FindBinaries();
+                var folder = Path.GetFullPath(Path.Combine(configuration["Data:Path"] ?? "var", "postgres"));
+                report.Ok("database", $"embedded default: PostgreSQL binaries in {bin}, cluster in {folder}" +
+                    (Directory.Exists(Path.Combine(folder, "pgdata")) ? "" : " (created at the first `serve`)"));
+            }
+            catch (PostgresNotInstalledException ex)
+            {
+                report.Fail("database", "no ConnectionStrings:Ledger and " + ex.Message, "apt-get install -y postgresql, or set ConnectionStrings:Ledger");
+            }
+
+            return;
+        }
+
+        try
+        {
+            await using var dataSource = NpgsqlDataSource.Create(connectionString);
+            var pending = await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance)
+                .PendingAsync(MigrationSource.Embedded(), ct);
+            report.Check(pending.Count == 0, "database", "reachable and migrated",
+                $"migrations not applied: {string.Join(", ", pending)}; run `monal-push migrate`");
+        }
+        catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
+        {
+            report.Fail("database", $"cannot connect: {ex.Message}", "check ConnectionStrings:Ledger (host, port, user, password) and that PostgreSQL runs");
+        }
+    }
+
+    private static async Task CheckXmppAsync(ConfigurationManager configuration, DoctorReport report, CancellationToken ct)
+    {
+        var host = configuration["Xmpp:Component:Host"] ?? "127.0.0.1";
+        var port = int.TryParse(configuration["Xmpp:Component:Port"], out var p) ? p : 5347;
+        var domain = configuration["Xmpp:Component:Domain"] ?? "push.invalid";
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var client = new TcpClient();
+            await client.ConnectAsync(host, port, timeout.Token);
+            var stream = client.GetStream();
+            // Open a stream and read the server's header, then leave before the handshake: a running `serve`
+            // keeps its own link (XEP-0114 allows one connection per component domain).
+            var header = $"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='{System.Security.SecurityElement.Escape(domain)}'>";
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(header), timeout.Token);
+            var buffer = new byte[2048];
+            var read = await stream.ReadAsync(buffer, timeout.Token);
+            var answer = Encoding.UTF8.GetString(buffer, 0, read);
+            report.Check(answer.Contains("stream:stream", StringComparison.Ordinal) && answer.Contains(" id=", StringComparison.Ordinal),
+                "xmpp", $"component port {host}:{port} answers with a stream header",
+                $"{host}:{port} answered, but not as an XEP-0114 component port: {(answer.Contains("stream:error", StringComparison.Ordinal) ? "stream error (is the domain configured as a component?)" : "no stream header")}");
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+        {
+            report.Fail("xmpp", $"cannot reach the component port {host}:{port} ({ex.GetType().Name})",
+                "start the XMPP server, add the Component block (docs/operators.md), or set Xmpp:Component:Host/Port");
+        }
+    }
+
+    private static void CheckPushModules(ConfigurationManager configuration, DoctorReport report)
+    {
+        var checks = PushModuleDiagnostics.Check(configuration, TimeProvider.System);
+        if (checks.Count == 0)
+        {
+            report.Fail("apns", "no push module is configured", "add PushModules:<name>:Topic, TeamId, KeyId and KeyFile (docs/operators.md)");
+        }
+
+        foreach (var check in checks)
+        {
+            if (check.Ready)
+            {
+                report.Ok("apns", $"{check.Module}: credentials load and sign (endpoint {check.Endpoint})");
+            }
+
+            foreach (var problem in check.Problems)
+            {
+                report.Fail("apns", $"{check.Module}: {problem}", null);
+            }
+        }
+    }
+
+    private sealed class DoctorReport(TextWriter output)
+    {
+        public int Problems { get; private set; }
+
+        public void Check(bool ok, string area, string okText, string fix)
+        {
+            if (ok)
+            {
+                Ok(area, okText);
+            }
+            else
+            {
+                Fail(area, fix, null);
+            }
+        }
+
+        public void Ok(string area, string text) => output.WriteLine($"ok    {area,-8} {text}");
+
+        public void Fail(string area, string text, string? fix)
+        {
+            Problems++;
+            output.WriteLine($"FAIL  {area,-8} {text}");
+            if (fix is not null)
+            {
+                output.WriteLine($"      {"",-8} fix: {fix}");
+            }
+        }
+    }
+}

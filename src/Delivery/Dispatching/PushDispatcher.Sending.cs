@@ -1,0 +1,177 @@
+using System.Security.Cryptography;
+using Monal.Push.Delivery.Apns;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Npgsql;
+
+namespace Monal.Push.Delivery.Dispatching;
+
+internal sealed partial class PushDispatcher
+{
+    // Our reasons for final failures that never reached Apple (PushFailed.Status 0).
+    internal const string ReasonExpired = "Expired";
+    internal const string ReasonDeviceGone = "DeviceGone";
+    internal const string ReasonDeviceErased = "DeviceErased";
+    internal const string ReasonTokenUnreadable = "TokenUnreadable";
+    internal const string ReasonUnknownPushModule = "UnknownPushModule";
+
+    private async Task SendOneAsync(QueuedPush push)
+    {
+        try
+        {
+            var outcome = await DecideAsync(push);
+            if (outcome is null || _abandoned)
+            {
+                return;
+            }
+
+            // Not cancelled: an outcome of a push that was sent must be recorded even while stopping.
+            await _store.AppendAsync(push.DeviceId, DeviceStreamType, ExpectedVersion.Any, [outcome], ct: CancellationToken.None);
+            Count(outcome);
+        }
+        catch (OperationCanceledException)
+        {
+            // Killed, cut off at the end of a graceful stop, or the claim was about to lapse: nothing is recorded and
+            // the push is sent again later with the same apns-id.
+            Log.SendAbandoned(_logger, push.PushId);
+        }
+        catch (AppendRejectedException ex)
+        {
+            // The queue row is gone: another node recorded this push's outcome first, or the device was erased.
+            Log.OutcomeRefused(_logger, push.PushId, ex.Reason);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The claim stays: after the lease, the push is sent again with the same apns-id.
+            Log.OutcomeNotRecorded(_logger, push.PushId, ex);
+        }
+        finally
+        {
+            _held.TryRemove(KeyValuePair.Create(push.PushId, push));
+            _slots.Release();
+        }
+    }
+
+    // The event that records what happened to the push, or null when nothing may be recorded (the claim lapsed).
+    private async Task<object?> DecideAsync(QueuedPush push)
+    {
+        var ct = _abort.Token;
+        var now = _clock.GetUtcNow();
+        if (now >= push.ExpiresAt)
+        {
+            Log.PushExpired(_logger, push.PushId, push.Attempts);
+            return new PushFailed(push.PushId, push.DeviceId, push.LastStatus ?? 0, ReasonExpired, false, now);
+        }
+
+        var device = await _devices.GetAsync(push.DeviceId, ct);
+        if (device is not { IsActive: true, EncryptedToken: not null })
+        {
+            LogDeviceGone(push);
+            return Final(push, ReasonDeviceGone);
+        }
+
+        if (!_modules.TryGet(device.PushModule, out var module))
+        {
+            Log.UnknownPushModule(_logger, push.PushId, device.PushModule);
+            return Final(push, ReasonUnknownPushModule);
+        }
+
+        string token;
+        try
+        {
+            token = await _keys.DecryptAsync(push.DeviceId, device.EncryptedToken, ct);
+        }
+        catch (DataKeyShreddedException)
+        {
+            LogDeviceGone(push);
+            return Final(push, ReasonDeviceErased);
+        }
+        catch (CryptographicException)
+        {
+            Log.TokenUnreadable(_logger, push.PushId, _hash.Redact(push.DeviceId));
+            return Final(push, ReasonTokenUnreadable);
+        }
+
+        // Send only while the claim holds, and give up before it lapses: then no other node can be sending it.
+        if (push.ClaimedUntil - _clock.GetUtcNow() <= _options.LeaseSafetyMargin)
+        {
+            Log.ClaimLapsed(_logger, push.PushId);
+            return null;
+        }
+
+        var lease = push.StartLease(_options.LeaseSafetyMargin, _clock);
+        ApnsResponse response;
+        try
+        {
+            using var send = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Token);
+            response = await module.SendAsync(token, push.PushId, send.Token);
+        }
+        catch (OperationCanceledException) when (lease.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            Log.ClaimLapsed(_logger, push.PushId);
+            return null;
+        }
+        finally
+        {
+            push.EndLease();
+        }
+
+        _metrics.ApnsRequest(module.Name, response.Status, response.Reason);
+        var at = _clock.GetUtcNow();
+        switch (response.Outcome)
+        {
+            case ApnsOutcome.Delivered:
+                var latency = Math.Max(0, (at - push.DueAt).TotalMilliseconds);
+                _metrics.Latency(module.Name, latency);
+                return new PushDelivered(push.PushId, push.DeviceId, response.ApnsId, at, latency);
+            case ApnsOutcome.Transient:
+                return new PushFailed(push.PushId, push.DeviceId, response.Status, response.Reason, true, at);
+            case ApnsOutcome.TokenInvalidated:
+                // Apple's timestamp is when it last knew the token valid; without one, now is the safe bound.
+                return new TokenInvalidated(push.PushId, push.DeviceId, response.Reason ?? ApnsReasons.Unregistered, response.Timestamp ?? at, at);
+            case ApnsOutcome.TokenRejected:
+                return new TokenRejected(push.PushId, push.DeviceId, response.Reason ?? ApnsReasons.BadDeviceToken, at);
+            default:
+                return new PushFailed(push.PushId, push.DeviceId, response.Status, response.Reason, false, at);
+        }
+    }
+
+    private void LogDeviceGone(QueuedPush push)
+    {
+        if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            var device = _hash.Redact(push.DeviceId);
+            Log.DeviceGone(_logger, push.PushId, device);
+        }
+    }
+
+    private PushFailed Final(QueuedPush push, string reason) =>
+        new(push.PushId, push.DeviceId, 0, reason, false, _clock.GetUtcNow());
+
+    private void Count(object outcome)
+    {
+        var name = outcome switch
+        {
+            PushDelivered => "delivered",
+            PushFailed { Transient: true } => "retried",
+            PushFailed { Reason: ReasonExpired } => "expired",
+            PushFailed => "failed",
+            TokenInvalidated => "invalidated",
+            _ => "rejected",
+        };
+        _metrics.Outcome(name);
+        switch (name)
+        {
+            case "delivered":
+                Interlocked.Increment(ref _delivered);
+                break;
+            case "retried":
+                Interlocked.Increment(ref _retried);
+                break;
+            default:
+                Interlocked.Increment(ref _failed);
+                break;
+        }
+    }
+}

@@ -1,0 +1,402 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Monal.Push.Delivery.Dispatching;
+
+// Sends every queued push (push_queue, the outbox kept by DeliveryQueueProjection) and records its outcome in the
+// device's stream. Two ways in, one way out:
+// - the fast path: EventStore.Committed hands over the PushRequested events that this node claimed in their append
+//   transaction (due now), so a push leaves without another round trip;
+// - the poller claims due rows (FOR UPDATE SKIP LOCKED): delayed (coalesced) pushes, retries, rows that did not fit in
+//   memory, and rows of a node that died, once their lease has passed.
+// A node sends only while it holds the claim: claims are renewed while held, a send is abandoned before its claim
+// lapses, and a stop hands unsent claims back at once. So two nodes never send one push at the same time; after a
+// kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
+internal sealed partial class PushDispatcher : BackgroundService
+{
+    private const string DeviceStreamType = "device";
+
+    private const string ClaimSql = """
+        with due as (
+            select push_id from push_queue
+            where next_attempt_at <= $1 and not_before <= $1 and (claimed_until is null or claimed_until < $1)
+            order by next_attempt_at
+            limit $2
+            for update skip locked
+        )
+        update push_queue q set claimed_by = $3, claimed_until = $4
+        from due where q.push_id = due.push_id
+        returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status, q.last_reason
+        """;
+
+    private readonly EventStore _store;
+    private readonly PushModuleRegistry _modules;
+    private readonly DataKeys _keys;
+    private readonly IDeviceLookup _devices;
+    private readonly DispatcherNode _node;
+    private readonly DeliveryOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly KeyedHash _hash;
+    private readonly DeliveryMetrics _metrics;
+    private readonly ILogger<PushDispatcher> _logger;
+    private readonly Channel<QueuedPush> _queue;
+    private readonly ConcurrentDictionary<Guid, QueuedPush> _held = new();
+    private readonly ConcurrentQueue<Guid> _toRelease = new();
+    private readonly ConcurrentDictionary<Task, byte> _sends = new();
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _abort = new();
+    private volatile bool _running;
+    private volatile bool _abandoned;
+    private long _delivered;
+    private long _failed;
+    private long _retried;
+
+    public PushDispatcher(
+        EventStore store,
+        PushModuleRegistry modules,
+        DataKeys keys,
+        IDeviceLookup devices,
+        DispatcherNode node,
+        IOptions<DeliveryOptions> options,
+        TimeProvider clock,
+        KeyedHash hash,
+        DeliveryMetrics metrics,
+        ILogger<PushDispatcher> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _store = store;
+        _modules = modules;
+        _keys = keys;
+        _devices = devices;
+        _node = node;
+        _options = options.Value;
+        _clock = clock;
+        _hash = hash;
+        _metrics = metrics;
+        _logger = logger;
+        _slots = new SemaphoreSlim(_options.MaxInFlight, _options.MaxInFlight);
+        _queue = Channel.CreateBounded<QueuedPush>(new BoundedChannelOptions(_options.QueueCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public string NodeId => _node.Id;
+
+    // Pushes claimed by this node and not yet finished (waiting in memory or in flight).
+    public int Held => _held.Count;
+
+    public int InFlight => _sends.Count;
+
+    // Outcomes this node recorded: delivered, final failures (including invalid tokens and expiry), transient ones.
+    public long Delivered => Interlocked.Read(ref _delivered);
+
+    public long Failed => Interlocked.Read(ref _failed);
+
+    public long Retried => Interlocked.Read(ref _retried);
+
+    // Simulates a killed process (tests): sends are cut off, nothing more is recorded and no claim is handed back,
+    // so other nodes take this node's pushes only after their lease.
+    public async Task AbandonAsync()
+    {
+        _abandoned = true;
+        _node.StopAccepting();
+        await _abort.CancelAsync();
+        await StopAsync(CancellationToken.None);
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        _slots.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Log.DispatcherStarted(_logger, _node.Id, _options.MaxInFlight, _options.LeaseDuration);
+        using var loops = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _abort.Token);
+        _store.Committed += OnCommitted;
+        _running = true;
+        _node.StartAccepting();
+        var poller = Task.Run(() => PollLoopAsync(loops.Token), CancellationToken.None);
+        using var renewStop = new CancellationTokenSource();
+        var renewer = Task.Run(() => RenewLoopAsync(renewStop.Token), CancellationToken.None);
+        try
+        {
+            await SendLoopAsync(loops.Token);
+        }
+        catch (OperationCanceledException) when (loops.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        finally
+        {
+            await StopGracefullyAsync(poller, renewer, renewStop);
+        }
+    }
+
+    // Called by the store after each commit, on its writer: quick, never throws.
+    private void OnCommitted(IReadOnlyList<PendingEvent> events)
+    {
+        var claimed = _node.TakeFastClaims(events);
+        if (claimed is null)
+        {
+            return;
+        }
+
+        foreach (var e in events)
+        {
+            if (e.Data is not PushRequested r || !claimed.Contains(r.PushId))
+            {
+                continue;
+            }
+
+            var dueAt = r.NotBefore is { } nb && nb > r.RequestedAt ? nb : r.RequestedAt;
+            var push = new QueuedPush(r.PushId, r.DeviceId, dueAt, r.ExpiresAt, 0, null, null, e.Timestamp + _options.LeaseDuration);
+            if (!_running || !_held.TryAdd(r.PushId, push) || !_queue.Writer.TryWrite(push))
+            {
+                // Stopping, or memory is full: hand the claim back so the poller (ours or another node's) takes it.
+                _held.TryRemove(KeyValuePair.Create(r.PushId, push));
+                _toRelease.Enqueue(r.PushId);
+            }
+        }
+    }
+
+    private async Task SendLoopAsync(CancellationToken ct)
+    {
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync(ct))
+        {
+            while (reader.TryRead(out var push))
+            {
+                try
+                {
+                    await _slots.WaitAsync(ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    Unhold(push, release: true);
+                    throw;
+                }
+
+                var send = Task.Run(() => SendOneAsync(push), CancellationToken.None);
+                _sends.TryAdd(send, 0);
+                _ = send.ContinueWith(t => _sends.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task PollLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var full = false;
+            try
+            {
+                await ReleaseAsync(ct);
+                var room = Math.Min(_options.ClaimBatch, _options.QueueCapacity - _held.Count);
+                if (room > 0)
+                {
+                    var claimed = await ClaimAsync(room, ct);
+                    full = claimed == room;
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+            {
+                Log.QueuePollFailed(_logger, ex);
+            }
+
+            if (!full)
+            {
+                await Task.Delay(_options.PollInterval, _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task<int> ClaimAsync(int max, CancellationToken ct)
+    {
+        var now = _clock.GetUtcNow();
+        var until = now + _options.LeaseDuration;
+        await using var cmd = _store.DataSource.CreateCommand(ClaimSql);
+        cmd.Parameters.Add(new() { Value = now, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = max });
+        cmd.Parameters.Add(new() { Value = _node.Id });
+        cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var n = 0;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            n++;
+            var pushId = reader.GetGuid(0);
+            var requestedAt = reader.GetFieldValue<DateTimeOffset>(2);
+            var notBefore = reader.GetFieldValue<DateTimeOffset>(3);
+            var push = new QueuedPush(
+                pushId,
+                reader.GetGuid(1),
+                notBefore > requestedAt ? notBefore : requestedAt,
+                reader.GetFieldValue<DateTimeOffset>(4),
+                reader.GetInt32(5),
+                reader.IsDBNull(6) ? null : reader.GetInt32(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7),
+                until);
+            if (_held.TryGetValue(pushId, out var already))
+            {
+                // Its lease ran out while it waited here and nobody else took it: it is ours again.
+                already.Extend(until, _options.LeaseSafetyMargin, _clock);
+            }
+            else if (!_held.TryAdd(pushId, push) || !_queue.Writer.TryWrite(push))
+            {
+                _held.TryRemove(KeyValuePair.Create(pushId, push));
+                _toRelease.Enqueue(pushId);
+            }
+        }
+
+        return n;
+    }
+
+    // Keeps this node's claims alive while it holds them. Only rows still claimed by this node are touched: one whose
+    // lease ran out and that another node took keeps its old deadline here, and its send is abandoned.
+    private async Task RenewLoopAsync(CancellationToken ct)
+    {
+        var every = _options.LeaseDuration / 3;
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(every, _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+            if (ct.IsCancellationRequested || _held.IsEmpty)
+            {
+                continue;
+            }
+
+            try
+            {
+                var until = _clock.GetUtcNow() + _options.LeaseDuration;
+                await using var cmd = _store.DataSource.CreateCommand(
+                    "update push_queue set claimed_until = $1 where claimed_by = $2 returning push_id");
+                cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = _node.Id });
+                await using var reader = await cmd.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    if (_held.TryGetValue(reader.GetGuid(0), out var push))
+                    {
+                        push.Extend(until, _options.LeaseSafetyMargin, _clock);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+            {
+                Log.LeaseRenewalFailed(_logger, ex);
+            }
+        }
+    }
+
+    // Hands back claims this node will not send (stopping, or no room in memory).
+    private async Task ReleaseAsync(CancellationToken ct)
+    {
+        if (_toRelease.IsEmpty)
+        {
+            return;
+        }
+
+        var ids = new List<Guid>();
+        while (_toRelease.TryDequeue(out var id))
+        {
+            ids.Add(id);
+        }
+
+        ids.Sort();
+        await using var cmd = _store.DataSource.CreateCommand(
+            "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
+        cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+        cmd.Parameters.Add(new() { Value = _node.Id });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private async Task StopGracefullyAsync(Task poller, Task renewer, CancellationTokenSource renewStop)
+    {
+        // 1. Take no new work: the projection stops claiming, the fast path hands back, the poller ends.
+        _node.StopAccepting();
+        _running = false;
+        _store.Committed -= OnCommitted;
+        await poller;
+
+        // 2. What waits in memory was never started: forget it (its claim is handed back below).
+        _queue.Writer.TryComplete();
+        while (_queue.Reader.TryRead(out var waiting))
+        {
+            Unhold(waiting, release: true);
+        }
+
+        // 3. Let the sends in flight finish and record their outcomes, for a bounded time; then cut them off.
+        Log.DispatcherStopping(_logger, _node.Id, _sends.Count);
+        if (!_abandoned && !_sends.IsEmpty)
+        {
+            try
+            {
+                await Task.WhenAll(_sends.Keys).WaitAsync(_options.ShutdownTimeout, _clock);
+            }
+            catch (TimeoutException)
+            {
+                Log.ShutdownTimedOut(_logger, _node.Id, _sends.Count);
+                await _abort.CancelAsync();
+            }
+        }
+
+        await Task.WhenAll(_sends.Keys).ContinueWith(_ => { }, TaskScheduler.Default);
+        await renewStop.CancelAsync();
+        await renewer;
+
+        // 4. Hand back every claim still ours so another node can take it at once (not after a killed process).
+        if (_abandoned)
+        {
+            Log.DispatcherAbandoned(_logger, _node.Id, _held.Count);
+            return;
+        }
+
+        var handedBack = 0;
+        try
+        {
+            await using var cmd = _store.DataSource.CreateCommand(
+                "update push_queue set claimed_by = null, claimed_until = null where claimed_by = $1");
+            cmd.Parameters.Add(new() { Value = _node.Id });
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            handedBack = await cmd.ExecuteNonQueryAsync(timeout.Token);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or OperationCanceledException or InvalidOperationException)
+        {
+            Log.HandBackFailed(_logger, _node.Id, _options.LeaseDuration, ex);
+        }
+
+        _held.Clear();
+        Log.DispatcherStopped(_logger, _node.Id, handedBack);
+    }
+
+    private void Unhold(QueuedPush push, bool release)
+    {
+        _held.TryRemove(KeyValuePair.Create(push.PushId, push));
+        if (release)
+        {
+            _toRelease.Enqueue(push.PushId);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Configuration;
+using Monal.Push.Ledger.Crypto;
+using Npgsql;
+
+namespace Monal.Push.Purge.Exporting;
+
+/// <summary>
+/// Finds the device UUIDs a GDPR request is about. A stateless device's UUID is derived from push module and token
+/// (KeyedHash.StatelessDeviceId), so a token is tried with every configured push module (PushModules:&lt;name&gt;)
+/// and every module the ledger has seen; a registered device holds its token encrypted, so registered devices'
+/// tokens are decrypted with their data keys and compared.
+/// </summary>
+public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHash, DataKeys dataKeys, IConfiguration configuration)
+{
+    /// <summary>The device UUIDs the query names that hold anything (empty when nothing is held).</summary>
+    public async Task<IReadOnlyList<Guid>> LocateAsync(SubjectQuery query, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Kind == "node" && Guid.TryParse(query.Value, out var node))
+        {
+            return await IsHeldAsync(node, ct) ? [node] : [];
+        }
+
+        return await ByTokenAsync(query.Value, ct);
+    }
+
+    private async Task<IReadOnlyList<Guid>> ByTokenAsync(string token, CancellationToken ct)
+    {
+        var found = new List<Guid>();
+        var modules = new SortedSet<string>(configuration.GetSection("PushModules").GetChildren().Select(c => c.Key), StringComparer.Ordinal);
+        await using (var cmd = dataSource.CreateCommand(
+            "select distinct data->>'push_module' from events where type in ('device_registered.v1', 'registration_renewed.v1')"))
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                if (!reader.IsDBNull(0))
+                {
+                    modules.Add(reader.GetString(0));
+                }
+            }
+        }
+
+        foreach (var module in modules)
+        {
+            var id = keyedHash.StatelessDeviceId(module, token);
+            if (!found.Contains(id) && await IsHeldAsync(id, ct))
+            {
+                found.Add(id);
+            }
+        }
+
+        foreach (var (deviceId, encrypted) in await EncryptedTokensAsync(ct))
+        {
+            if (found.Contains(deviceId))
+            {
+                continue;
+            }
+
+            try
+            {
+                var clear = await dataKeys.DecryptAsync(deviceId, encrypted, ct);
+                if (CryptographicOperations.FixedTimeEquals(
+                        System.Text.Encoding.UTF8.GetBytes(clear), System.Text.Encoding.UTF8.GetBytes(token)))
+                {
+                    found.Add(deviceId);
+                }
+            }
+            catch (CryptographicException)
+            {
+                // Shredded or unreadable: that token is erased and cannot match.
+            }
+        }
+
+        return found;
+    }
+
+    private async Task<List<(Guid DeviceId, string Encrypted)>> EncryptedTokensAsync(CancellationToken ct)
+    {
+        var sql = """
+            select stream_id, data->>'encrypted_token' from events
+            where type in ('device_registered.v1', 'registration_renewed.v1') and data->>'encrypted_token' is not null
+            """;
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct))
+        {
+            sql += " union select device_id, encrypted_token from devices where encrypted_token is not null";
+        }
+
+        var list = new List<(Guid, string)>();
+        await using var cmd = dataSource.CreateCommand(sql);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            list.Add((reader.GetGuid(0), reader.GetString(1)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Whether anything about the device is held: its stream, its key, or a read-model row.</summary>
+    public async Task<bool> IsHeldAsync(Guid deviceId, CancellationToken ct)
+    {
+        var sql = "select exists(select 1 from streams where id = $1) or exists(select 1 from data_keys where device_id = $1)";
+        foreach (var table in new[] { ReadModelTables.Devices, ReadModelTables.PushLog })
+        {
+            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
+            {
+                sql += $" or exists(select 1 from {table} where device_id = $1)";
+            }
+        }
+
+        await using var cmd = dataSource.CreateCommand(sql);
+        cmd.Parameters.Add(new() { Value = deviceId });
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+}

@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Monal.Push.Purge.Auditing;
+using Monal.Push.Purge.DeletingInvalidTokens;
+using Monal.Push.Purge.Erasing;
+using Monal.Push.Purge.Exporting;
+using Monal.Push.Purge.KeepingLogFiles;
+using Monal.Push.Purge.PurgingPushLogs;
+using Monal.Push.Purge.Scheduling;
+
+namespace Monal.Push.Purge;
+
+/// <summary>Composition of the purge stage (STYLE.md section 6); call after AddLedger.</summary>
+public static class PurgeServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the retention tasks and their facade (<see cref="RetentionJobs"/>), GDPR export and erase, the
+    /// retention audit, the rolling file logger, and (unless <c>Retention:Scheduler</c> is false) Quartz with its
+    /// clustered job store on the ledger's PostgreSQL.
+    /// </summary>
+    public static IServiceCollection AddPurge(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection("Retention"))
+            .Validate(o => o.PushLog > TimeSpan.Zero && o.LogFiles > TimeSpan.Zero, "Retention:PushLog and Retention:LogFiles must be positive.")
+            .Validate(o => o.PurgeInterval >= TimeSpan.FromSeconds(1) && o.InvalidTokenInterval >= TimeSpan.FromSeconds(1),
+                "Retention:PurgeInterval and Retention:InvalidTokenInterval must be at least one second.")
+            .Validate(o => o.BatchSize > 0, "Retention:BatchSize must be positive.")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton<DeviceLocator>();
+        services.TryAddSingleton<DeviceEraser>();
+        services.TryAddSingleton<SubjectAccessExporter>();
+        services.TryAddSingleton<RetentionAuditor>();
+        services.TryAddSingleton<InvalidTokenSweeper>();
+        services.AddSingleton<IRetentionTask>(sp => sp.GetRequiredService<InvalidTokenSweeper>());
+        services.AddSingleton<IRetentionTask, PushLogPurger>();
+        services.AddSingleton<IRetentionTask, LogFileSweeper>();
+        services.TryAddSingleton<RetentionJobs>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoggerProvider, RollingFileLoggerProvider>());
+
+        if (configuration.GetValue("Retention:Scheduler", true))
+        {
+            RetentionScheduling.AddRetentionScheduler(services, configuration);
+        }
+
+        return services;
+    }
+}

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Monal.Push.Cli.Hosting;
+using Monal.Push.EndToEnd.Servers;
+using Monal.Push.MockApns;
+using Monal.Push.Tests.Delivery;
+using Monal.Push.Tests.Fixtures;
+using Npgsql;
+
+namespace Monal.Push.EndToEnd.Pipeline;
+
+/// <summary>
+/// The whole pipeline around a real XMPP server: a database of its own on the test run's private PostgreSQL, the
+/// mock APNs over h2c checking JWT, topic and headers like Apple, and `monal-push serve` (the real host, in this
+/// process) connected as the server's XEP-0114 component.
+/// </summary>
+public sealed class PushPipeline : IAsyncDisposable
+{
+    public const string Module = "monalTest";
+    public const string Topic = "im.monal.test";
+
+    private readonly ProviderKeyFile _key;
+    private readonly MonalHost _host;
+
+    private PushPipeline(IXmppServer server, ProviderKeyFile key, MockApnsServer apns, MonalHost host, NpgsqlDataSource dataSource,
+        string connectionString, string dataPath)
+    {
+        Server = server;
+        _key = key;
+        Apns = apns;
+        _host = host;
+        DataSource = dataSource;
+        ConnectionString = connectionString;
+        DataPath = dataPath;
+        Http = new HttpClient { BaseAddress = host.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public IXmppServer Server { get; }
+
+    public MockApnsServer Apns { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public string ConnectionString { get; }
+
+    public string DataPath { get; }
+
+    public HttpClient Http { get; }
+
+    public static async Task<PushPipeline> StartAsync(IXmppServer server, params string[] extraSwitches)
+    {
+        var key = new ProviderKeyFile();
+        var apns = await MockApnsServer.StartAsync(new MockApnsOptions
+        {
+            UseTls = false,
+            Topic = Topic,
+            ProviderPublicKeyPem = key.PublicKeyPem,
+            KeyId = key.KeyId,
+            TeamId = key.TeamId,
+        });
+        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
+        var dataPath = Directory.CreateTempSubdirectory("monal-e2e-data-").FullName;
+        string[] switches =
+        [
+            $"--ConnectionStrings:Ledger={connectionString}",
+            $"--Data:Path={dataPath}",
+            "--Http:Urls=http://127.0.0.1:0",
+            $"--Xmpp:Component:Host={server.Host}",
+            $"--Xmpp:Component:Port={server.ComponentPort}",
+            $"--Xmpp:Component:Domain={server.ComponentDomain}",
+            $"--Xmpp:Component:Secret={server.ComponentSecret}",
+            $"--PushModules:{Module}:Topic={Topic}",
+            $"--PushModules:{Module}:Endpoint={apns.Endpoint}",
+            $"--PushModules:{Module}:TeamId={key.TeamId}",
+            $"--PushModules:{Module}:KeyId={key.KeyId}",
+            $"--PushModules:{Module}:KeyFile={key.Path}",
+            $"--Registration:PushModule={Module}",
+            .. extraSwitches,
+        ];
+        var host = await MonalHost.StartAsync(switches, HostRole.Serve, CancellationToken.None);
+        var stack = new PushPipeline(server, key, apns, host, NpgsqlDataSource.Create(connectionString), connectionString, dataPath);
+        await stack.WaitUntilReadyAsync();
+        return stack;
+    }
+
+    /// <summary>Waits until `/health/ready` is healthy: ledger migrated, component link up, modules loaded.</summary>
+    public async Task WaitUntilReadyAsync()
+    {
+        var sw = Stopwatch.StartNew();
+        string last = "";
+        while (sw.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            using var response = await Http.GetAsync(new Uri("/health/ready", UriKind.Relative));
+            last = await response.Content.ReadAsStringAsync();
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("The push server did not become ready: " + last);
+    }
+
+    /// <summary>Registers a device the way an older Monal does (mod_push_appserver's v1 API); returns its secret.</summary>
+    public async Task<string> RegisterAsync(Guid node, string token)
+    {
+        using var content = new FormUrlEncodedContent([new("type", "apns"), new("node", node.ToString()), new("token", token)]);
+        using var response = await Http.PostAsync(new Uri("/v1/register", UriKind.Relative), content);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        var lines = body.Split('\n');
+        Assert.Equal("OK", lines[0]);
+        Assert.Equal(node.ToString(), lines[1], ignoreCase: true);
+        return lines[2];
+    }
+
+    public async Task<long> CountAsync(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new() { Value = a });
+        }
+
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Polls until the query counts at least <paramref name="atLeast"/> rows.</summary>
+    public async Task<long> WaitForCountAsync(long atLeast, string sql, params object[] args)
+    {
+        var sw = Stopwatch.StartNew();
+        long n = 0;
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            n = await CountAsync(sql, args);
+            if (n >= atLeast)
+            {
+                return n;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"Expected at least {atLeast} rows, saw {n}: {sql}");
+    }
+
+    /// <summary>Waits for the mock APNs to have received a request for this token.</summary>
+    public async Task<MockApnsRequest> WaitForApnsRequestAsync(string token)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            var hit = Apns.Requests.FirstOrDefault(r => string.Equals(r.DeviceToken, token, StringComparison.OrdinalIgnoreCase));
+            if (hit is not null)
+            {
+                return hit;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException("No APNs request arrived for the device.");
+    }
+
+    /// <summary>The whole database as pg_dump writes it (data and schema), for privacy assertions.</summary>
+    public async Task<string> DumpDatabaseAsync()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(ConnectionString);
+        var bin = Monal.Push.Ledger.Embedded.EmbeddedPostgres.FindBinaries();
+        var psi = new ProcessStartInfo(Path.Combine(bin, "pg_dump"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { "-h", builder.Host!, "-p", builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", builder.Username!, "-d", builder.Database! })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["PGPASSWORD"] = builder.Password;
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await error);
+        return await output;
+    }
+
+    /// <summary>Everything `serve` wrote to its log files so far.</summary>
+    public string ReadLogFiles()
+    {
+        var folder = Path.Combine(DataPath, "logs");
+        return Directory.Exists(folder)
+            ? string.Join("\n", Directory.GetFiles(folder).Select(f =>
+            {
+                using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var reader = new StreamReader(stream);
+                return reader.ReadToEnd();
+            }))
+            : "";
+    }
+
+    public async Task<JsonElement> ReadyReportAsync() =>
+        await Http.GetFromJsonAsync<JsonElement>(new Uri("/health/ready", UriKind.Relative));
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _host.DisposeAsync();
+        await Apns.DisposeAsync();
+        await DataSource.DisposeAsync();
+        _key.Dispose();
+        try
+        {
+            Directory.Delete(DataPath, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+}

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Purge.Erasing;
+using Monal.Push.Purge.Exporting;
+using Npgsql;
+
+namespace Monal.Push.Tests.Purge;
+
+[Trait("Category", "Postgres")]
+public sealed class GdprTests
+{
+    /// <summary>A device that went through everything: registration, renewal with a new token, pushes and every outcome.</summary>
+    private static async Task<(Guid Device, string Token, string OldToken)> FullHistoryAsync(PurgeHost host)
+    {
+        var oldToken = PurgeHost.NewToken();
+        var token = PurgeHost.NewToken();
+        var device = await host.RegisterAsync(oldToken, "old.example.org");
+        host.Clock.Advance(TimeSpan.FromHours(1));
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new RegistrationRenewed(device, PurgeHost.Module, await host.Keys.EncryptAsync(device, token), "example.org", host.Clock.GetUtcNow())]);
+        await host.PushAsync(device, "example.org");
+        host.Clock.Advance(TimeSpan.FromMinutes(1));
+        var failed = await host.PushAsync(device, "chat.example.net", delivered: false);
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new PushFailed(failed, device, 429, "TooManyRequests", true, host.Clock.GetUtcNow())]);
+        var rejected = await host.PushAsync(device, delivered: false);
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new TokenRejected(rejected, device, "BadDeviceToken", host.Clock.GetUtcNow())]);
+        host.Clock.Advance(TimeSpan.FromMinutes(1));
+        var invalid = await host.PushAsync(device, delivered: false);
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new TokenInvalidated(invalid, device, "Unregistered", host.Clock.GetUtcNow().AddSeconds(-30), host.Clock.GetUtcNow())]);
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any, [new DeviceUnregistered(device, host.Clock.GetUtcNow())]);
+        return (device, token, oldToken);
+    }
+
+    [Fact]
+    public async Task ExportAsync_Should_FillEveryField_When_TheDeviceWentThroughEverything()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var (device, token, oldToken) = await FullHistoryAsync(host);
+
+        var result = await host.Get<SubjectAccessExporter>().ExportAsync(SubjectQuery.ByNode(device.ToString()), ExportFormat.Json, CancellationToken.None);
+
+        var d = Assert.Single(result.Export.Devices);
+        foreach (var property in typeof(DeviceExport).GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            var value = property.GetValue(d);
+            Assert.True(value is not null, $"{property.Name} is missing");
+            if (value is System.Collections.IEnumerable list and not string)
+            {
+                Assert.True(list.Cast<object>().Any(), $"{property.Name} is empty");
+            }
+        }
+
+        Assert.Equal(token, d.Token);
+        Assert.Equal([oldToken], d.EarlierTokens);
+        Assert.Equal("Registered", d.Mode);
+        Assert.True(d.SecretStored);
+        Assert.Equal(["chat.example.net", "example.org", "old.example.org"], d.Domains);
+        Assert.Equal(["delivered", "failed (transient)", "token rejected", "token invalid"], d.Pushes.Select(p => p.Outcome));
+        Assert.Equal(4, d.HeldIn["push_log"]);
+        Assert.Contains(token, result.Document, StringComparison.Ordinal);
+        Assert.Contains("Apple Push Notification service", result.Document, StringComparison.Ordinal);
+        Assert.Contains("14 days", result.Document, StringComparison.Ordinal);
+        var p = result.Export.Processing;
+        Assert.NotEmpty(p.Purposes);
+        Assert.NotEmpty(p.Recipients);
+        Assert.NotEmpty(p.Sources);
+        Assert.Equal(3, p.RetentionPeriods.Count);
+
+        var receipt = (SubjectAccessExported)Assert.Single(await host.SystemEventsAsync(SystemStreams.Gdpr)).Data;
+        Assert.Equal(result.Export.RequestId, receipt.RequestId);
+        var stored = await host.ScalarAsync<string>("select data::text from events where stream_id = $1", SystemStreams.Gdpr);
+        Assert.DoesNotContain(token, stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(device.ToString(), stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExportAsync_Should_FindStatelessAndRegisteredDevices_When_AskedByToken()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var token = PurgeHost.NewToken();
+        var stateless = await host.RegisterStatelessAsync(token, "xmpp.example.org");
+        await host.PushAsync(stateless, "xmpp.example.org");
+        var registered = await host.RegisterAsync(token);
+        await host.RegisterAsync(PurgeHost.NewToken());
+
+        var result = await host.Get<SubjectAccessExporter>().ExportAsync(SubjectQuery.ByToken(token), ExportFormat.Text, CancellationToken.None);
+        var byNode = await host.Get<SubjectAccessExporter>().CollectAsync(SubjectQuery.ByNode(token), CancellationToken.None);
+
+        Assert.Equal(new[] { stateless, registered }.Order(), result.Export.Devices.Select(d => d.DeviceId).Order());
+        Assert.All(result.Export.Devices, d => Assert.Equal(token, d.Token));
+        Assert.Contains("Stateless", result.Document, StringComparison.Ordinal);
+        Assert.Equal(2, byNode.Devices.Count);
+        Assert.Empty((await host.Get<SubjectAccessExporter>().CollectAsync(SubjectQuery.ByToken(PurgeHost.NewToken()), CancellationToken.None)).Devices);
+    }
+
+    [Fact]
+    public async Task EraseAsync_Should_LeaveNoTraceInAFullDump_When_TheDeviceIsErased()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var (device, token, oldToken) = await FullHistoryAsync(host);
+        var ciphertext = await host.ScalarAsync<string>("select encrypted_token from devices where device_id = $1", device);
+        var wrapped = await host.ScalarAsync<byte[]>("select wrapped_key from data_keys where device_id = $1", device);
+        var before = await DumpAsync(host.ConnectionString);
+        Assert.Contains(ciphertext, before, StringComparison.Ordinal);            // the search below can find what it looks for
+        Assert.Contains(Convert.ToHexStringLower(wrapped), before, StringComparison.Ordinal);
+
+        var dry = await host.Get<DeviceEraser>().EraseAsync(SubjectQuery.ByNode(device.ToString()), dryRun: true, CancellationToken.None);
+        Assert.True(Assert.Single(dry).DryRun);
+        Assert.Equal(4, dry[0].Deleted["push_log"]);
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", device));
+
+        var receipts = await host.Get<DeviceEraser>().EraseAsync(SubjectQuery.ByToken(token), dryRun: false, CancellationToken.None);
+
+        var receipt = Assert.Single(receipts);
+        Assert.NotEqual(Guid.Empty, receipt.ReceiptId);
+        Assert.Equal(1, receipt.Deleted["data_keys"]);
+        Assert.Equal(1, receipt.Deleted["devices"]);
+        var after = await DumpAsync(host.ConnectionString);
+        foreach (var secret in new[] { token, oldToken, ciphertext, Convert.ToHexStringLower(wrapped), Convert.ToBase64String(wrapped), device.ToString() })
+        {
+            Assert.DoesNotContain(secret, after, StringComparison.OrdinalIgnoreCase);
+        }
+
+        var erased = (DeviceErased)Assert.Single(await host.SystemEventsAsync(SystemStreams.Gdpr)).Data;
+        Assert.Equal(receipt.ReceiptId, erased.ReceiptId);
+        Assert.Equal(DeviceEraser.CauseRequest, erased.Cause);
+    }
+
+    internal static async Task<string> DumpAsync(string connectionString)
+    {
+        var cs = new NpgsqlConnectionStringBuilder(connectionString);
+        var psi = new ProcessStartInfo("/usr/lib/postgresql/15/bin/pg_dump")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = Encoding.UTF8,
+        };
+        foreach (var a in new[] { "-h", cs.Host!, "-p", cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", cs.Username!, "-d", cs.Database!, "--no-owner" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (!string.IsNullOrEmpty(cs.Password))
+        {
+            psi.Environment["PGPASSWORD"] = cs.Password;
+        }
+
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, "pg_dump failed: " + await error);
+        var dump = await output;
+        Assert.Contains("CREATE TABLE public.events", dump, StringComparison.Ordinal);
+        return dump;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Purge.Erasing;
+using Monal.Push.Purge.Scheduling;
+
+namespace Monal.Push.Tests.Purge;
+
+[Trait("Category", "Postgres")]
+public sealed class InvalidTokenTests
+{
+    private static async Task InvalidateAsync(PurgeHost host, Guid device, DateTimeOffset appleTimestamp) =>
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new TokenInvalidated(Guid.CreateVersion7(), device, "Unregistered", appleTimestamp, host.Clock.GetUtcNow())]);
+
+    [Fact]
+    public async Task RunAsync_Should_EraseTheDevice_When_ItDidNotRegisterAgainAfterApplesTimestamp()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var t0 = host.Clock.GetUtcNow();
+        var stale = await host.RegisterAsync(PurgeHost.NewToken());
+        await host.PushAsync(stale);
+        var healthy = await host.RegisterAsync(PurgeHost.NewToken());
+        host.Clock.Advance(TimeSpan.FromHours(2));
+        await InvalidateAsync(host, stale, t0.AddHours(1));
+
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(RetentionJobs.Succeeded, run.Outcome);
+        Assert.Equal(1, run.Deleted["devices_erased"]);
+        Assert.Empty(await host.Store.ReadStreamAsync(stale));
+        foreach (var table in new[] { "devices", "push_log", "data_keys" })
+        {
+            Assert.Equal(0L, await host.ScalarAsync<long>($"select count(*) from {table} where device_id = $1", stale));
+        }
+
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from devices where device_id = $1", healthy));
+        var receipt = (DeviceErased)Assert.Single(await host.SystemEventsAsync(SystemStreams.Gdpr)).Data;
+        Assert.Equal(DeviceEraser.CauseInvalidToken, receipt.Cause);
+        var json = await host.ScalarAsync<string>("select data::text from events where stream_id = $1", SystemStreams.Gdpr);
+        Assert.DoesNotContain(stale.ToString(), json, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(stale.ToString("N"), json, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_KeepTheDevice_When_ItRenewedAfterApplesTimestamp()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var t0 = host.Clock.GetUtcNow();
+        var token = PurgeHost.NewToken();
+        var device = await host.RegisterAsync(token);
+        host.Clock.Advance(TimeSpan.FromHours(3));
+        await InvalidateAsync(host, device, t0.AddHours(1));
+        host.Clock.Advance(TimeSpan.FromHours(1));
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new RegistrationRenewed(device, PurgeHost.Module, await host.Keys.EncryptAsync(device, token), "example.org", t0.AddHours(2))]);
+        host.Clock.Advance(TimeSpan.FromHours(1));
+
+        var dry = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: true, CancellationToken.None);
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(0, dry.Deleted["devices_erased"]);
+        Assert.Equal(0, run.Deleted["devices_erased"]);
+        Assert.Equal(3, (await host.Store.ReadStreamAsync(device)).Count);
+        Assert.Equal(token, await host.Keys.DecryptAsync(device, await host.ScalarAsync<string>(
+            "select encrypted_token from devices where device_id = $1", device)));
+        Assert.Empty(await host.SystemEventsAsync(SystemStreams.Gdpr));
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_EraseOnlyAfterTheRun_When_DryRunCountsFirst()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var t0 = host.Clock.GetUtcNow();
+        var device = await host.RegisterAsync(PurgeHost.NewToken());
+        await host.PushAsync(device);
+        host.Clock.Advance(TimeSpan.FromMinutes(5));
+        await InvalidateAsync(host, device, t0.AddMinutes(1));
+
+        var dry = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: true, CancellationToken.None);
+
+        Assert.Equal(1, dry.Deleted["devices_erased"]);
+        Assert.Equal(2, dry.Deleted["events"]);
+        Assert.Equal(2, dry.Deleted["push_events"]);
+        Assert.Equal(1, dry.Deleted["push_log"]);
+        Assert.Equal(4, (await host.Store.ReadStreamAsync(device)).Count);
+        Assert.Empty(await host.SystemEventsAsync(SystemStreams.Gdpr));
+        var evidence = (RetentionRun)Assert.Single(await host.SystemEventsAsync(SystemStreams.Retention)).Data;
+        Assert.True(evidence.DryRun);
+        Assert.Equal(JsonSerializer.Serialize(dry.Deleted.OrderBy(p => p.Key)), JsonSerializer.Serialize(evidence.Deleted.OrderBy(p => p.Key)));
+    }
+}

@@ -1,0 +1,148 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Ledger;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Schema;
+using Monal.Push.Purge;
+using Monal.Push.Tests.Fixtures;
+using Npgsql;
+
+namespace Monal.Push.Tests.Purge;
+
+/// <summary>
+/// A database of its own (purges are global), migrated, with the read-model scaffolding, and a host composed
+/// with AddLedger + AddPurge exactly as `serve` composes them, on an injected ManualClock.
+/// </summary>
+public sealed class PurgeHost : IAsyncDisposable
+{
+    public const string Module = "monalProdiOS";
+    public static readonly string MasterKeyBase64 = Convert.ToBase64String(TestLedger.MasterKey.Derive("purge-tests"));
+
+    private PurgeHost(string connectionString, NpgsqlDataSource dataSource, string dataPath, ManualClock clock, IHost host)
+    {
+        ConnectionString = connectionString;
+        DataSource = dataSource;
+        DataPath = dataPath;
+        Clock = clock;
+        Host = host;
+    }
+
+    public string ConnectionString { get; }
+    public NpgsqlDataSource DataSource { get; }
+    public string DataPath { get; }
+    public ManualClock Clock { get; }
+    public IHost Host { get; }
+    public IServiceProvider Services => Host.Services;
+    public EventStore Store => Services.GetRequiredService<EventStore>();
+    public DataKeys Keys => Services.GetRequiredService<DataKeys>();
+    public KeyedHash Hash => Services.GetRequiredService<KeyedHash>();
+    public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
+
+    /// <summary>A fresh migrated database (with scaffolding) and its connection string.</summary>
+    public static async Task<string> NewDatabaseAsync()
+    {
+        var cs = await TestDatabase.CreateEmptyDatabaseAsync();
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await new SchemaMigrator(ds, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        await ReadModelScaffolding.CreateAsync(ds);
+        return cs;
+    }
+
+    public static async Task<PurgeHost> CreateAsync(
+        string? connectionString = null,
+        ManualClock? clock = null,
+        bool scheduler = false,
+        string? dataPath = null,
+        IDictionary<string, string?>? settings = null)
+    {
+        connectionString ??= await NewDatabaseAsync();
+        clock ??= new ManualClock();
+        dataPath ??= Directory.CreateTempSubdirectory("monal-purge-").FullName;
+        var config = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Ledger"] = connectionString,
+            ["Data:Path"] = dataPath,
+            ["Ledger:MasterKey"] = MasterKeyBase64,
+            ["Ledger:GroupCommit"] = "false",
+            ["Retention:Scheduler"] = scheduler ? "true" : "false",
+            ["Retention:BatchSize"] = "7",
+            [$"PushModules:{Module}:Topic"] = "im.monal.test",
+            ["PushModules:monalAlpha:Topic"] = "im.monal.alpha",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
+        {
+            config[k] = v;
+        }
+
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(config);
+        builder.Services.AddLogging();
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddSingleton<IInlineProjection, ReadModelScaffolding.Projection>();
+        builder.Services.AddLedger(builder.Configuration);
+        builder.Services.AddPurge(builder.Configuration);
+        var host = builder.Build();
+        await host.StartAsync();
+        return new PurgeHost(connectionString, host.Services.GetRequiredService<NpgsqlDataSource>(), dataPath, clock, host);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.StopAsync();
+        Host.Dispose();
+    }
+
+    // ---- builders ----
+
+    public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Registers a device (registered mode) with a token; returns its id.</summary>
+    public async Task<Guid> RegisterAsync(string token, string domain = "example.org", Guid? id = null)
+    {
+        var deviceId = id ?? Guid.CreateVersion7();
+        var sealedToken = await Keys.EncryptAsync(deviceId, token);
+        await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any,
+            [new DeviceRegistered(deviceId, DeviceMode.Registered, Module, sealedToken, Hash.HashSecret("s3cret"), domain, Clock.GetUtcNow())]);
+        return deviceId;
+    }
+
+    /// <summary>A stateless device: its id is derived from module and token.</summary>
+    public async Task<Guid> RegisterStatelessAsync(string token, string domain = "example.org")
+    {
+        var deviceId = Hash.StatelessDeviceId(Module, token);
+        var sealedToken = await Keys.EncryptAsync(deviceId, token);
+        await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any,
+            [new DeviceRegistered(deviceId, DeviceMode.Stateless, Module, sealedToken, null, domain, Clock.GetUtcNow())]);
+        return deviceId;
+    }
+
+    public async Task<Guid> PushAsync(Guid deviceId, string domain = "example.org", bool delivered = true)
+    {
+        var pushId = Guid.CreateVersion7();
+        var now = Clock.GetUtcNow();
+        await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any, [new PushRequested(pushId, deviceId, domain, now, now.AddDays(1))]);
+        if (delivered)
+        {
+            await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any, [new PushDelivered(pushId, deviceId, Guid.NewGuid(), now, 12.5)]);
+        }
+
+        return pushId;
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new() { Value = a });
+        }
+
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    public async Task<IReadOnlyList<RecordedEvent>> SystemEventsAsync(Guid stream) => await Store.ReadStreamAsync(stream);
+}

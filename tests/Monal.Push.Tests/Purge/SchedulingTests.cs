@@ -1,0 +1,96 @@
+using Monal.Push.Ledger.Events;
+using Monal.Push.Tests.Fixtures;
+
+namespace Monal.Push.Tests.Purge;
+
+/// <summary>Quartz with the clustered ADO store on PostgreSQL, as `serve` runs it (real Quartz timing).</summary>
+[Trait("Category", "Postgres")]
+public sealed class SchedulingTests
+{
+    private static readonly Dictionary<string, string?> Hourly = new()
+    {
+        ["Retention:PurgeInterval"] = "01:00:00",
+        ["Retention:InvalidTokenInterval"] = "01:00:00",
+    };
+
+    private static async Task<Dictionary<string, int>> RunsAsync(PurgeHost host)
+    {
+        var runs = (await host.SystemEventsAsync(SystemStreams.Retention)).Select(e => (RetentionRun)e.Data);
+        return runs.GroupBy(r => r.Job).ToDictionary(g => g.Key, g => g.Count());
+    }
+
+    private static async Task<Dictionary<string, int>> WaitForRunsAsync(PurgeHost host, int each)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var runs = await RunsAsync(host);
+            if (runs.Count == 3 && runs.Values.All(v => v >= each))
+            {
+                return runs;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the scheduler did not run every job in time: " + string.Join(", ", runs));
+            await Task.Delay(250);
+        }
+    }
+
+    [Fact]
+    public async Task Scheduler_Should_RunEachJobOnce_When_TwoClusteredSchedulersShareTheDatabase()
+    {
+        var database = await PurgeHost.NewDatabaseAsync();
+        var clock = new ManualClock();
+        await using var first = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly);
+        await using var second = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly);
+
+        await WaitForRunsAsync(first, 1);
+        await Task.Delay(TimeSpan.FromSeconds(5)); // room for a duplicate firing to show up
+
+        var runs = await RunsAsync(first);
+        Assert.All(runs.Values, count => Assert.Equal(1, count));
+        Assert.Equal(2L, await first.ScalarAsync<long>("select count(distinct instance_name) from qrtz_scheduler_state"));
+        Assert.Equal(3L, await first.ScalarAsync<long>("select count(*) from qrtz_triggers where trigger_group = 'retention'"));
+    }
+
+    [Fact]
+    public async Task Scheduler_Should_FireAMissedRunOnceAtStart_When_EverySchedulerWasDownAtItsTime()
+    {
+        var database = await PurgeHost.NewDatabaseAsync();
+        var clock = new ManualClock();
+        await using (var before = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly))
+        {
+            await WaitForRunsAsync(before, 1);
+        }
+
+        await using (var restarted = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly))
+        {
+            // A restart before the next fire time does not fire again: the replaced trigger keeps its history.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.All((await RunsAsync(restarted)).Values, count => Assert.Equal(1, count));
+        }
+
+        // Pretend every scheduler was down for three hours: each trigger's next run is long past.
+        // Quartz stores times as UTC ticks.
+        var due = DateTimeOffset.UtcNow.AddHours(-2).UtcTicks;
+        await using (var down = await PurgeHost.CreateAsync(database, clock, scheduler: false))
+        {
+            Assert.Equal(3, await down.ScalarAsync<int>(
+                "with u as (update qrtz_triggers set next_fire_time = $1, prev_fire_time = $2 where trigger_group = 'retention' returning 1) select count(*)::int from u",
+                due, due - TimeSpan.TicksPerHour));
+        }
+
+        await using var after = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly);
+        await WaitForRunsAsync(after, 2);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+
+        Assert.All((await RunsAsync(after)).Values, count => Assert.Equal(2, count));
+        var next = await after.ScalarAsync<long>("select min(next_fire_time) from qrtz_triggers where trigger_group = 'retention'");
+        Assert.True(new DateTimeOffset(next, TimeSpan.Zero) > DateTimeOffset.UtcNow.AddMinutes(50), "the schedule resumed from the catch-up run");
+        // A run missed while a scheduler is up but late (beyond the misfire threshold) fires once now, too.
+        Assert.Equal((int)Quartz.SimpleTriggerMisfireInstruction.NowWithExistingCount, await after.ScalarAsync<int>(
+            "select min(misfire_instr)::int from qrtz_triggers where trigger_group = 'retention'"));
+        Assert.Equal(3L, await after.ScalarAsync<long>(
+            "select count(*) from qrtz_triggers where trigger_group = 'retention' and misfire_instr = $1",
+            (short)(int)Quartz.SimpleTriggerMisfireInstruction.NowWithExistingCount));
+    }
+}

@@ -76,6 +76,8 @@ internal static class EndToEndBenchmark
                 await drop.ExecuteNonQueryAsync(ct);
             }
 
+            Step($"  {insertCeiling:N0} events/s");
+
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var keyFile = Path.Combine(work, "AuthKey_" + KeyId + ".p8");
             await File.WriteAllTextAsync(keyFile, key.ExportPkcs8PrivateKeyPem(), ct);
@@ -95,6 +97,7 @@ internal static class EndToEndBenchmark
             Step($"ceiling 2/2: HTTP/2, one connection, 100 in flight, {phaseSeconds.Ceiling} s");
             var h2Ceiling = await Http2Ceiling.MeasureAsync(apns.Endpoint, key, KeyId, TeamId, Topic, TimeSpan.FromSeconds(phaseSeconds.Ceiling), ct);
             var apnsBaseline = apns.RequestCount;
+            Step($"  {h2Ceiling:N0} requests/s");
 
             var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
             using var xmpp = new ComponentServer(Domain, secret);

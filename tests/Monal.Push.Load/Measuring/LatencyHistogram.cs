@@ -90,7 +90,8 @@ internal sealed class LatencyHistogram
         }
 
         var p = Math.Clamp(percentile, 0, 100);
-        var target = Math.Max(1, (long)Math.Ceiling(p / 100 * TotalCount));
+        // Nearest rank; the tiny shrink keeps 99.9 % of 1,000 at rank 999 despite binary floating point (999.0000000000001).
+        var target = Math.Max(1, (long)Math.Ceiling(p / 100 * TotalCount * (1 - 1e-12)));
         long seen = 0;
         for (var i = 0; i < _counts.Length; i++)
         {

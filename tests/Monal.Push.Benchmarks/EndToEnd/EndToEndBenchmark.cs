@@ -106,12 +106,10 @@ internal static class EndToEndBenchmark
             var http = new Uri($"http://127.0.0.1:{httpPort}/");
             string[] switches =
             [
-                "--ConnectionStrings:Ledger=" + db.ConnectionString,
                 "--Data:Path=" + Path.Combine(work, "data"),
                 "--Xmpp:Component:Host=127.0.0.1",
                 "--Xmpp:Component:Port=" + xmpp.Port.ToString(CultureInfo.InvariantCulture),
                 "--Xmpp:Component:Domain=" + Domain,
-                "--Xmpp:Component:Secret=" + secret,
                 "--Http:Urls=" + http.ToString().TrimEnd('/'),
                 $"--PushModules:{Module}:Topic={Topic}",
                 $"--PushModules:{Module}:Endpoint={apns.Endpoint.ToString().TrimEnd('/')}",
@@ -120,7 +118,13 @@ internal static class EndToEndBenchmark
                 $"--PushModules:{Module}:KeyFile={keyFile}",
                 "--Registration:PushModule=" + Module,
             ];
-            await using var serve = ServeProcess.Start(dll, switches, work, Path.Combine(work, "serve.log"));
+            // Credentials go through the environment (Section__Key), not the command line that `ps` shows.
+            var environment = new Dictionary<string, string>
+            {
+                ["ConnectionStrings__Ledger"] = db.ConnectionString,
+                ["Xmpp__Component__Secret"] = secret,
+            };
+            await using var serve = ServeProcess.Start(dll, switches, environment, work, Path.Combine(work, "serve.log"));
             Step($"serve started (pid {serve.Id}, log {serve.LogPath}); waiting for the component link");
             ComponentLink link;
             using (var linkWait = CancellationTokenSource.CreateLinkedTokenSource(ct))

@@ -31,7 +31,8 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public Task Exited => _process.WaitForExitAsync();
 
-    public static ServeProcess Start(string dll, IEnumerable<string> switches, string workingDirectory, string logPath)
+    public static ServeProcess Start(
+        string dll, IEnumerable<string> switches, IReadOnlyDictionary<string, string> environment, string workingDirectory, string logPath)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -49,6 +50,10 @@ internal sealed class ServeProcess : IAsyncDisposable
         }
 
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start dotnet.");
         var log = new StreamWriter(logPath) { AutoFlush = true };
         var gate = new Lock();

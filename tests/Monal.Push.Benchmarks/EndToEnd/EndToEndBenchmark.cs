@@ -36,6 +36,8 @@ internal static class EndToEndBenchmark
         var quick = args.Contains("--quick");
         var devicesCount = AppendBenchmark.Option(args, "--devices", quick ? 10_000 : 100_000);
         var outstanding = AppendBenchmark.Option(args, "--outstanding", 512);
+        var traceIndex = Array.IndexOf(args, "--trace");
+        var tracePath = traceIndex >= 0 && traceIndex + 1 < args.Length ? Path.GetFullPath(args[traceIndex + 1]) : null;
         var phaseSeconds = quick ? (Open: 3, Closed: 5, Warm: 2, Ceiling: 2) : (Open: 20, Closed: 30, Warm: 5, Ceiling: 5);
         var command = "./bench" + (args.Length > 0 ? " " + string.Join(' ', args) : "");
 
@@ -169,6 +171,9 @@ internal static class EndToEndBenchmark
             {
                 var perPhaseRss = serve.ResetPeakRss();
                 var cpuBefore = serve.CpuTime();
+                await using var trace = tracePath is not null && !phase.IsOpenLoop
+                    ? CpuTrace.Start(serve.Id, phase.Duration, tracePath)
+                    : null;
                 var result = await runner.RunAsync(phase, ct);
                 var cpu = serve.CpuTime() - cpuBefore;
                 var (requested, delivered, failed) = await PushEventsAsync(db.DataSource, result.StartedAt, result.EndedAt, ct);

@@ -100,7 +100,11 @@ internal sealed class PrometheusMetrics : IDisposable
     {
         private readonly ConcurrentDictionary<string, Cell> _cells = new(StringComparer.Ordinal);
 
-        public string Name { get; } = Sanitize(instrument.Name);
+        // Prometheus names counters "…_total"; instruments named the OpenTelemetry way ("monal.push.x") get it here.
+        public string Name { get; } = Sanitize(instrument.Name) is var n && buckets is null && !instrument.IsObservable
+            && instrument is Counter<int> or Counter<long> or Counter<double> && !n.EndsWith("_total", StringComparison.Ordinal)
+                ? n + "_total"
+                : Sanitize(instrument.Name);
 
         private string Type => instrument switch
         {

@@ -1,4 +1,0 @@
-namespace Monal.Push.Projections;
-
-// The stage's types live in use-case folders beside this file (STYLE.md section 1).
-internal static class AssemblyMarker;

@@ -1,0 +1,348 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Monal.Push.Ledger.Events;
+using Npgsql;
+
+namespace Monal.Push.Projections.Devices;
+
+/// <summary>
+/// Looks devices up for the ingest gateway and the dispatcher, with a small in-memory cache in front of the
+/// <c>devices</c> table.
+/// </summary>
+/// <remarks>
+/// The database is the authority and the cache only a fast path. What makes a stale "active" harmless is the
+/// append itself: DeviceProjection refuses a PushRequested to a device that is not active inside the append's
+/// transaction (SQLSTATE MPG01), after waiting for the device's stream lock, so a publish that races an erase or an
+/// invalidation is never acknowledged, whatever any cache said. The cache still tries hard never to answer "active"
+/// for a device that is no longer:
+/// <list type="bullet">
+/// <item>every lifecycle change and every erase NOTIFYs <see cref="NotifyChannel"/> in its own transaction, and every
+/// process LISTENs and evicts the device (PostgreSQL delivers the notification right after the commit);</item>
+/// <item>this process's own inline projection evicts the device while it builds the append;</item>
+/// <item>a load that overlaps any eviction is not kept (the epoch check below), so a read that started before a
+/// commit cannot re-insert the old state after the notification was handled;</item>
+/// <item>while the LISTEN connection is down (notifications may be lost) nothing is served from the cache, and the
+/// cache is emptied when it comes back;</item>
+/// <item>and every entry expires after a short TTL, which bounds what a half-open connection could hide.</item>
+/// </list>
+/// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.4 KB each).
+/// </remarks>
+public sealed class DeviceDirectory : IAsyncDisposable
+{
+    /// <summary>The channel on which device changes and erasures are announced (payload: the device UUID, or *).</summary>
+    public const string NotifyChannel = "monal_devices";
+
+    private const string SelectSql = """
+        select device_id, mode, push_module, encrypted_token, secret_hash, registered_at, renewed_at,
+               invalidated_at, apple_timestamp, rejected_at, unregistered_at
+        from devices where device_id = $1
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _clock;
+    private readonly ILogger<DeviceDirectory> _logger;
+    private readonly TimeSpan _ttl;
+    private readonly int _maxEntries;
+    private readonly ConcurrentDictionary<Guid, Entry> _cache = new();
+    private readonly ConcurrentDictionary<string, string> _modules = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly object _gate = new();
+    private Task? _listener;
+    private long _epoch;
+    private int _count;
+    private volatile bool _listening;
+
+    /// <summary>Creates the directory; it starts listening on first use.</summary>
+    public DeviceDirectory(NpgsqlDataSource dataSource, TimeProvider clock, IOptions<ProjectionsOptions> options, ILogger<DeviceDirectory> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _dataSource = dataSource;
+        _clock = clock;
+        _logger = logger;
+        _ttl = options.Value.DeviceCacheTtl;
+        _maxEntries = Math.Max(1, options.Value.DeviceCacheSize);
+    }
+
+    /// <summary>True while device changes are being received (the cache is in use).</summary>
+    public bool IsListening => _listening;
+
+    /// <summary>Devices currently cached.</summary>
+    public int CachedCount => _cache.Count;
+
+    /// <summary>The device, or null when it is unknown (never registered, or erased).</summary>
+    public async Task<DeviceState?> GetAsync(Guid deviceId, CancellationToken ct = default)
+    {
+        EnsureListening();
+        if (_listening && _cache.TryGetValue(deviceId, out var hit) && _clock.GetElapsedTime(hit.LoadedAt) < _ttl)
+        {
+            return hit.ToState(deviceId);
+        }
+
+        var epoch = Interlocked.Read(ref _epoch);
+        var started = _clock.GetTimestamp();
+        var state = await LoadAsync(deviceId, ct);
+        Remember(deviceId, new Entry(Intern(state), started), epoch);
+        return state;
+    }
+
+    /// <summary>Forgets one device (its state changed or it was erased).</summary>
+    internal void Evict(Guid deviceId)
+    {
+        Interlocked.Increment(ref _epoch);
+        if (_cache.TryRemove(deviceId, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+    }
+
+    /// <summary>Forgets every device.</summary>
+    internal void EvictAll()
+    {
+        Interlocked.Increment(ref _epoch);
+        _cache.Clear();
+        Interlocked.Exchange(ref _count, 0);
+    }
+
+    /// <summary>Caches a state as if it had just been loaded (for memory measurements).</summary>
+    internal void Seed(DeviceState state) =>
+        Remember(state.DeviceId, new Entry(Intern(state), _clock.GetTimestamp()), Interlocked.Read(ref _epoch), force: true);
+
+    private void Remember(Guid deviceId, Entry entry, long epoch, bool force = false)
+    {
+        if (!_listening && !force)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _count) >= _maxEntries)
+        {
+            Sweep();
+        }
+
+        if (_cache.TryAdd(deviceId, entry))
+        {
+            Interlocked.Increment(ref _count);
+        }
+        else
+        {
+            _cache[deviceId] = entry;
+        }
+
+        // Evictions increment the epoch before they remove. If one happened since the load began, the loaded state
+        // may predate it: take the entry back out (either we see the new epoch here, or the eviction runs after our
+        // insert and removes it itself).
+        if (!force && (Interlocked.Read(ref _epoch) != epoch || !_listening) && _cache.TryRemove(KeyValuePair.Create(deviceId, entry)))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+    }
+
+    private void Sweep()
+    {
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _count) < _maxEntries)
+            {
+                return;
+            }
+
+            foreach (var (id, e) in _cache)
+            {
+                if (_clock.GetElapsedTime(e.LoadedAt) >= _ttl)
+                {
+                    _cache.TryRemove(id, out _);
+                }
+            }
+
+            // Still full of fresh entries: drop an arbitrary tenth. Entries live for seconds, so recency hardly matters.
+            var target = _maxEntries - Math.Max(1, _maxEntries / 10);
+            if (_cache.Count > target)
+            {
+                foreach (var id in _cache.Keys.Take(_cache.Count - target).ToList())
+                {
+                    _cache.TryRemove(id, out _);
+                }
+            }
+
+            Interlocked.Exchange(ref _count, _cache.Count);
+        }
+    }
+
+    private async Task<DeviceState?> LoadAsync(Guid deviceId, CancellationToken ct)
+    {
+        await using var cmd = _dataSource.CreateCommand(SelectSql);
+        cmd.Parameters.Add(new() { Value = deviceId });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return null;
+        }
+
+        return new DeviceState(
+            reader.GetGuid(0),
+            reader.GetString(1) == "stateless" ? DeviceMode.Stateless : DeviceMode.Registered,
+            reader.GetString(2),
+            reader.IsDBNull(3) ? null : reader.GetString(3),
+            reader.IsDBNull(4) ? null : reader.GetString(4),
+            reader.GetFieldValue<DateTimeOffset>(5),
+            Nullable(reader, 6),
+            Nullable(reader, 7),
+            Nullable(reader, 8),
+            Nullable(reader, 9),
+            Nullable(reader, 10));
+    }
+
+    // Push module names repeat across every device: share one string per name.
+    private DeviceState? Intern(DeviceState? state) =>
+        state is not null && _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
+
+    private static DateTimeOffset? Nullable(NpgsqlDataReader reader, int i) =>
+        reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+
+    private void EnsureListening()
+    {
+        if (_listener is not null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _listener ??= Task.Run(() => ListenAsync(_stop.Token), CancellationToken.None);
+        }
+    }
+
+    private void OnNotification(string payload)
+    {
+        if (Guid.TryParse(payload, out var id))
+        {
+            Evict(id);
+        }
+        else
+        {
+            EvictAll();
+        }
+    }
+
+    private async Task ListenAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                connection.Notification += (_, e) => OnNotification(e.Payload);
+                await using (var listen = new NpgsqlCommand($"listen {NotifyChannel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(ct);
+                }
+
+                // Whatever changed while nobody listened is unknown: start empty.
+                EvictAll();
+                _listening = true;
+                delay = TimeSpan.FromMilliseconds(200);
+                Log.DirectoryListening(_logger);
+                while (!ct.IsCancellationRequested)
+                {
+                    if (!await connection.WaitAsync(TimeSpan.FromSeconds(15), ct))
+                    {
+                        // A quiet channel: prove the connection is still alive.
+                        await using var ping = new NpgsqlCommand("select 1", connection);
+                        await ping.ExecuteNonQueryAsync(ct);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+            {
+                _listening = false;
+                EvictAll();
+                Log.DirectoryListenerLost(_logger, Log.Describe(ex));
+                await Task.Delay(delay, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+            finally
+            {
+                _listening = false;
+            }
+        }
+    }
+
+    /// <summary>Stops listening.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_listener is not null)
+        {
+            await _listener.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        _stop.Dispose();
+    }
+
+    /// <summary>
+    /// A cached lookup, stored compactly (about 0.4 KB per device instead of 0.65 KB as a DeviceState): UTF-8 bytes for
+    /// the token and secret hash, ticks for the timestamps. A hit builds a fresh DeviceState, a few hundred bytes of
+    /// short-lived garbage, which is cheaper than holding every cached device at twice the size.
+    /// </summary>
+    private sealed class Entry
+    {
+        private readonly string? _pushModule;
+        private readonly byte[]? _token;
+        private readonly byte[]? _secret;
+        private readonly long _registered;
+        private readonly long _renewed;
+        private readonly long _invalidated;
+        private readonly long _apple;
+        private readonly long _rejected;
+        private readonly long _unregistered;
+        private readonly DeviceMode _mode;
+
+        public Entry(DeviceState? state, long loadedAt)
+        {
+            LoadedAt = loadedAt;
+            if (state is null)
+            {
+                return;
+            }
+
+            _pushModule = state.PushModule;
+            _mode = state.Mode;
+            _token = state.EncryptedToken is null ? null : System.Text.Encoding.UTF8.GetBytes(state.EncryptedToken);
+            _secret = state.SecretHash is null ? null : System.Text.Encoding.UTF8.GetBytes(state.SecretHash);
+            _registered = state.RegisteredAt.UtcTicks;
+            _renewed = Ticks(state.RenewedAt);
+            _invalidated = Ticks(state.InvalidatedAt);
+            _apple = Ticks(state.AppleTimestamp);
+            _rejected = Ticks(state.RejectedAt);
+            _unregistered = Ticks(state.UnregisteredAt);
+        }
+
+        public long LoadedAt { get; }
+
+        public DeviceState? ToState(Guid deviceId) => _pushModule is null
+            ? null
+            : new DeviceState(
+                deviceId,
+                _mode,
+                _pushModule,
+                _token is null ? null : System.Text.Encoding.UTF8.GetString(_token),
+                _secret is null ? null : System.Text.Encoding.UTF8.GetString(_secret),
+                new DateTimeOffset(_registered, TimeSpan.Zero),
+                Time(_renewed),
+                Time(_invalidated),
+                Time(_apple),
+                Time(_rejected),
+                Time(_unregistered));
+
+        // Ticks of a UTC time are never 0 for a real event, so 0 stands for "none".
+        private static long Ticks(DateTimeOffset? t) => t?.UtcTicks ?? 0;
+
+        private static DateTimeOffset? Time(long ticks) => ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+    }
+}

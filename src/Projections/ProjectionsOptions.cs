@@ -1,0 +1,32 @@
+namespace Monal.Push.Projections;
+
+/// <summary>Options of the read models (configuration section <c>Projections</c>).</summary>
+public sealed class ProjectionsOptions
+{
+    /// <summary>Run the async projection daemon in this process (admin verbs turn it off).</summary>
+    public bool RunDaemon { get; set; } = true;
+
+    /// <summary>Events per page the daemon applies in one transaction.</summary>
+    public int PageSize { get; set; } = 1000;
+
+    /// <summary>Events per page during a rebuild.</summary>
+    public int RebuildPageSize { get; set; } = 20_000;
+
+    /// <summary>Positions per transaction when a rebuild replays inside the database.</summary>
+    public int RebuildRange { get; set; } = 250_000;
+
+    /// <summary>How long the daemon waits for a notification before it polls anyway.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a node that is not the daemon's leader tries to become it.</summary>
+    public TimeSpan LeaderRetry { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Longest back-off after a failed page.</summary>
+    public TimeSpan MaxErrorBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long DeviceDirectory may serve a cached device without asking the database.</summary>
+    public TimeSpan DeviceCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most devices DeviceDirectory keeps in memory (about 0.4 KB each).</summary>
+    public int DeviceCacheSize { get; set; } = 100_000;
+}

@@ -10,7 +10,8 @@ namespace Monal.Push.Delivery;
 public static class DeliveryServiceCollectionExtensions
 {
     // The delivery stage: push modules, the delivery queue kept inline in the append transaction, and the dispatcher
-    // (a hosted service; register Delivery after the ledger so it stops first and can still record outcomes).
+    // (a hosted service; register Delivery after the ledger and the projections, whose DeviceDirectory it reads, so it
+    // stops first and can still record outcomes).
     public static IServiceCollection AddDelivery(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -20,7 +21,7 @@ public static class DeliveryServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<DispatcherNode>();
         services.TryAddSingleton<DeliveryMetrics>();
-        services.TryAddSingleton<IDeviceLookup, DevicesTableLookup>();
+        services.TryAddSingleton<IDeviceLookup, DirectoryDeviceLookup>();
         services.TryAddSingleton<DeliveryQueueProjection>();
         services.AddSingleton<IInlineProjection>(sp => sp.GetRequiredService<DeliveryQueueProjection>());
         services.AddSingleton<IStreamDeletionHook>(sp => sp.GetRequiredService<DeliveryQueueProjection>());

@@ -11,6 +11,7 @@ internal static class MonalCommands
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(ProjectionsCommand.Create());
         root.Subcommands.Add(PurgeCommand.Create());
         root.Subcommands.Add(GdprCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());

@@ -76,7 +76,7 @@ internal sealed class MonalHost : IAsyncDisposable
             if (role == HostRole.Admin)
             {
                 // An admin verb runs its command through the same services, but never the background stages.
-                builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false")]);
+                builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false"), new("Projections:RunDaemon", "false")]);
             }
 
             builder.Services.AddLedger(builder.Configuration);

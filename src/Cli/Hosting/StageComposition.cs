@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Cli.Observability;
 using Monal.Push.Delivery;
+using Monal.Push.Projections;
 using Monal.Push.Purge;
 
 namespace Monal.Push.Cli.Hosting;
@@ -14,6 +15,7 @@ internal static class StageComposition
     public static void AddSharedServices(IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddProjections(configuration);
         services.AddPurge(configuration);
     }
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Monal.Push.Projections.Daemon;
 
 namespace Monal.Push.Cli.Observability;
 
@@ -12,12 +13,18 @@ internal static class HealthEndpoints
 {
     public const string ReadyTag = "ready";
 
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new("Monal.Push.Projections.Status");
+
+    private static readonly System.Diagnostics.Metrics.Gauge<long> ProjectionLag =
+        Meter.CreateGauge<long>("monal_projection_lag", "{events}", "Events each projection is behind the log");
+
     public static IServiceCollection AddObservability(this IServiceCollection services)
     {
         services.AddSingleton<PrometheusMetrics>();
         services.AddHealthChecks()
             .AddCheck<LedgerHealthCheck>("ledger", tags: [ReadyTag])
-            .AddCheck<PushModulesHealthCheck>("push-modules", tags: [ReadyTag]);
+            .AddCheck<PushModulesHealthCheck>("push-modules", tags: [ReadyTag])
+            .AddCheck<ProjectionsHealthCheck>("projections", tags: [ReadyTag]);
         return services;
     }
 
@@ -27,7 +34,23 @@ internal static class HealthEndpoints
         var metrics = app.Services.GetRequiredService<PrometheusMetrics>();
         app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteJson });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = _ => true, ResponseWriter = WriteJson });
-        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", async (ProjectionStatus projections, CancellationToken ct) =>
+        {
+            // Projection lag is read from the database at scrape time (a gauge, not an accumulated counter).
+            try
+            {
+                foreach (var row in await projections.GetStatusAsync(ct))
+                {
+                    ProjectionLag.Record(row.Lag, new KeyValuePair<string, object?>("projection", row.Name));
+                }
+            }
+            catch (Npgsql.NpgsqlException)
+            {
+                // The ledger is unreachable: /health/ready says so; the other metrics are still worth serving.
+            }
+
+            return Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+        });
     }
 
     private static Task WriteJson(HttpContext context, HealthReport report)

@@ -1,3 +1,4 @@
+using Monal.Push.Projections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -37,6 +38,7 @@ public sealed class AddDeliveryTests : IDisposable
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
             .AddLedger(configuration)
+            .AddProjections(configuration)
             .AddDelivery(configuration)
             .BuildServiceProvider();
     }

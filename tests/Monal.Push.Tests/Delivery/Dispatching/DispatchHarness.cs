@@ -9,6 +9,8 @@ using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.MockApns;
 using Monal.Push.Tests.Fixtures;
+using Monal.Push.Projections;
+using Monal.Push.Projections.Devices;
 using Npgsql;
 
 namespace Monal.Push.Tests.Delivery.Dispatching;
@@ -30,7 +32,13 @@ internal sealed class DispatchHarness : IAsyncDisposable
         Mock = mock;
         _key = key;
         Keys = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        Directory = new DeviceDirectory(dataSource, TimeProvider.System, Options.Create(new ProjectionsOptions()),
+            NullLogger<DeviceDirectory>.Instance);
     }
+
+    // Devices are written straight into the devices read model below (as DeviceProjection would leave them), and
+    // the dispatcher reads them through the real directory.
+    public DeviceDirectory Directory { get; }
 
     public NpgsqlDataSource DataSource { get; }
 
@@ -44,19 +52,6 @@ internal sealed class DispatchHarness : IAsyncDisposable
     public static async Task<DispatchHarness> CreateAsync(bool tls = false)
     {
         var dataSource = await TestDatabase.IsolatedDataSourceAsync();
-        // Scaffolding until Projections' devices read model (migrations/0003_read_models.sql) is on this branch:
-        // the columns the dispatcher reads, as that migration defines them.
-        await using (var cmd = dataSource.CreateCommand("""
-            create table if not exists devices (
-                device_id uuid primary key, mode text not null, push_module text not null, encrypted_token text,
-                secret_hash text, registered_at timestamptz not null, renewed_at timestamptz, last_push_at timestamptz,
-                last_error_at timestamptz, last_error_reason text, invalidated_at timestamptz, apple_timestamp timestamptz,
-                rejected_at timestamptz, unregistered_at timestamptz, domains text[] not null default '{}')
-            """))
-        {
-            await cmd.ExecuteNonQueryAsync();
-        }
-
         var key = new ProviderKeyFile();
         var mock = await MockApnsServer.StartAsync(new MockApnsOptions
         {
@@ -100,7 +95,7 @@ internal sealed class DispatchHarness : IAsyncDisposable
         var projection = new DeliveryQueueProjection(node, Options.Create(options));
         var store = TestLedger.Store(DataSource, inline: [projection], hooks: [projection]);
         var metrics = new DeliveryMetrics();
-        var dispatcher = new PushDispatcher(store, registry, Keys, new DevicesTableLookup(DataSource), node, Options.Create(options),
+        var dispatcher = new PushDispatcher(store, registry, Keys, new DirectoryDeviceLookup(Directory), node, Options.Create(options),
             TimeProvider.System, new KeyedHash(TestLedger.MasterKey), metrics, NullLogger<PushDispatcher>.Instance);
         var result = new DispatchNode(store, dispatcher, registry, metrics);
         _nodes.Add(result);
@@ -203,6 +198,7 @@ internal sealed class DispatchHarness : IAsyncDisposable
         }
 
         await Mock.DisposeAsync();
+        await Directory.DisposeAsync();
         await DataSource.DisposeAsync();
         _key.Dispose();
     }

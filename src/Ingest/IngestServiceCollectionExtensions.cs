@@ -1,13 +1,57 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Component;
+using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Registering;
+using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Stanzas;
+using Monal.Push.Ingest.Throttling;
 
 namespace Monal.Push.Ingest;
 
 public static class IngestServiceCollectionExtensions
 {
+    /// <summary>
+    /// The whole ingest stage: the XEP-0114 component (<see cref="AddXmppComponent"/>), the publish handler with its
+    /// per-device throttle, the v1 registration handler (map its HTTP endpoints with
+    /// <see cref="RegistrationEndpoints.MapRegistration"/>), options from <c>Ingest</c>, <c>Throttle</c> and
+    /// <c>Registration</c> (validated at start), and the <c>Monal.Push.Ingest</c> meter. Needs <c>AddLedger</c> and
+    /// <c>AddProjections</c> (the device read model and its DeviceDirectory).
+    /// </summary>
+    public static IServiceCollection AddIngest(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<IngestOptions>().Bind(configuration.GetSection(IngestOptions.Section))
+            .Validate(o => o.PushTtl > TimeSpan.Zero, "Ingest:PushTtl must be positive.")
+            .Validate(o => o.MaxPendingAppends > 0, "Ingest:MaxPendingAppends must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<ThrottleOptions>().Bind(configuration.GetSection(ThrottleOptions.Section))
+            .Validate(o => o.Window >= TimeSpan.Zero, "Throttle:Window must not be negative.")
+            .Validate(o => o.MaxDevices > 0, "Throttle:MaxDevices must be positive.")
+            .ValidateOnStart();
+
+        var modules = new ConfiguredPushModules(configuration);
+        services.AddOptions<RegistrationOptions>().Bind(configuration.GetSection(RegistrationOptions.Section))
+            .Validate(o => o.PushModule is null || modules.Contains(o.PushModule),
+                "Registration:PushModule must name a module configured under PushModules.")
+            .ValidateOnStart();
+
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(modules);
+        services.TryAddSingleton<IDeviceLookup, DirectoryDeviceLookup>();
+        services.TryAddSingleton<PushThrottle>();
+        services.TryAddSingleton<IngestMetrics>();
+        services.TryAddSingleton<PublishHandler>();
+        services.TryAddSingleton<IPublishHandler>(sp => sp.GetRequiredService<PublishHandler>());
+        services.TryAddSingleton<RegistrationHandler>();
+        services.TryAddSingleton<IRegistrationHandler>(sp => sp.GetRequiredService<RegistrationHandler>());
+        services.AddRouting();
+        return services.AddXmppComponent();
+    }
+
     /// <summary>
     /// The XEP-0114 component link as a hosted service, with options from <c>Xmpp:Component</c> (validated at start)
     /// and a health check named <c>xmpp-component</c>. <see cref="RequestingPush.IPublishHandler"/> and

@@ -63,4 +63,30 @@ internal static partial class Log
 
     [LoggerMessage(2105, LogLevel.Debug, "Ad-hoc command {Command} ({Action}) answered {Status}")]
     public static partial void CommandAnswered(ILogger logger, string command, string action, string status);
+
+    // 2200-2299: publishes (devices appear as keyed hashes only).
+    [LoggerMessage(2200, LogLevel.Debug, "Publish for device {Device} ({Mode}) answered {Condition} ({Decision})")]
+    public static partial void PublishDecided(ILogger logger, string device, string mode, string condition, string decision);
+
+    [LoggerMessage(2201, LogLevel.Warning, "Storage unavailable while handling a {Operation} ({ExceptionType}); answered wait")]
+    public static partial void StorageUnavailable(ILogger logger, string operation, string exceptionType);
+
+    [LoggerMessage(2202, LogLevel.Warning, "{Pending} publishes are waiting for the ledger; answered wait/resource-constraint")]
+    public static partial void Overloaded(ILogger logger, int pending);
+
+    [LoggerMessage(2203, LogLevel.Information, "First publish to a stateless node created device {Device} (push module {PushModule})")]
+    public static partial void StatelessDeviceCreated(ILogger logger, string device, string pushModule);
+
+    [LoggerMessage(2250, LogLevel.Debug, "Throttle sweep forgot {Removed} devices; {Remaining} remembered")]
+    public static partial void ThrottleSwept(ILogger logger, int removed, int remaining);
+
+    // 2300-2399: registrations (mod_push_appserver v1, HTTP and ad-hoc).
+    [LoggerMessage(2300, LogLevel.Information, "Registered device {Device} over {Channel} (renewed: {Renewed})")]
+    public static partial void DeviceRegistered(ILogger logger, string device, string channel, bool renewed);
+
+    [LoggerMessage(2301, LogLevel.Information, "Unregistered device {Device} over {Channel}")]
+    public static partial void DeviceUnregistered(ILogger logger, string device, string channel);
+
+    [LoggerMessage(2302, LogLevel.Debug, "Refused a {Action} over {Channel}: {Reason}")]
+    public static partial void RegistrationRefused(ILogger logger, string action, string channel, string reason);
 }

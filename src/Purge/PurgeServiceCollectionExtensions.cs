@@ -12,7 +12,10 @@ using Monal.Push.Purge.Scheduling;
 
 namespace Monal.Push.Purge;
 
-/// <summary>Composition of the purge stage (STYLE.md section 6); call after AddLedger.</summary>
+/// <summary>
+/// Composition of the purge stage (STYLE.md section 6); call after AddLedger and AddProjections, which provide
+/// PushLogRetention and the deletion hooks that erase a device's read-model rows with its stream.
+/// </summary>
 public static class PurgeServiceCollectionExtensions
 {
     /// <summary>

@@ -3,15 +3,20 @@ using Npgsql;
 namespace Monal.Push.Purge;
 
 /// <summary>
-/// Names of the read-model tables kept by Monal.Push.Projections (migrations/0003_read_models.sql) and by ingest
-/// (throttle_state). Purge queries them with its own SQL and tolerates a table that is not there (yet): a stage
-/// that is not deployed holds no data to purge, export or erase.
+/// Names of the tables Purge reads for export, erasure receipts and the audit. The read models belong to
+/// Monal.Push.Projections (migrations/0003_read_models.sql) and the delivery queue to Monal.Push.Delivery
+/// (migrations/0005_delivery_queue.sql): their owners delete from them (deletion hooks, PushLogRetention), Purge only
+/// counts and reads. throttle_state is the one table no migration creates yet (a future persistent throttle), so it
+/// is looked up before use.
 /// </summary>
 internal static class ReadModelTables
 {
     public const string Devices = "devices";
     public const string PushLog = "push_log";
     public const string DomainUsage = "domain_usage";
+    public const string DomainUsagePushes = "domain_usage_pushes";
+    public const string ProjectionCheckpoints = "projection_checkpoints";
+    public const string PushQueue = "push_queue";
     public const string ThrottleState = "throttle_state";
 
     public static async Task<bool> ExistsAsync(NpgsqlDataSource dataSource, string table, CancellationToken ct)

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Cli.Observability;
 using Monal.Push.Delivery;
+using Monal.Push.Ingest;
+using Monal.Push.Ingest.Registering;
 using Monal.Push.Projections;
 using Monal.Push.Purge;
 
@@ -23,9 +25,16 @@ internal static class StageComposition
     public static void AddStages(IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        // Hosted services stop in reverse order: the component link stops taking publishes first, then delivery
+        // finishes or hands back its claims, then the ledger flushes the group commit.
         services.AddDelivery(configuration);
+        services.AddIngest(configuration);
         services.AddObservability();
     }
 
-    public static void MapEndpoints(WebApplication app) => app.MapObservability();
+    public static void MapEndpoints(WebApplication app)
+    {
+        app.MapRegistration();
+        app.MapObservability();
+    }
 }

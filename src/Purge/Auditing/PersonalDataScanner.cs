@@ -7,8 +7,8 @@ namespace Monal.Push.Purge.Auditing;
 /// <summary>
 /// Looks for personal data the policy says is never stored: user JIDs (local@domain), message bodies and senders
 /// (the summary form's fields) and APNs tokens in clear (64 or more hex digits outside our "v1:" ciphertexts), in
-/// the event tables, the read models (each row read as text) and the log files. Findings name a table and key, or
-/// a file and line, and never the data itself.
+/// the event tables, the read models and the delivery queue (each row read as text) and the log files. Findings
+/// name a table and key, or a file and line, and never the data itself.
 /// </summary>
 internal static partial class PersonalDataScanner
 {
@@ -44,14 +44,18 @@ internal static partial class PersonalDataScanner
         {
             (ReadModelTables.Devices, "'device ' || t.device_id"),
             (ReadModelTables.PushLog, "'push ' || t.push_id"),
-            (ReadModelTables.DomainUsage, "'row ' || t.ctid"),
-            (ReadModelTables.ThrottleState, "'device ' || t.device_id"),
+            (ReadModelTables.DomainUsage, "'day ' || t.day || ' domain ' || t.domain"),
+            (ReadModelTables.DomainUsagePushes, "'push ' || t.push_id"),
+            (ReadModelTables.ProjectionCheckpoints, "'projection ' || t.name"),
+            (ReadModelTables.PushQueue, "'push ' || t.push_id"),
         })
         {
-            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
-            {
-                targets.Add(new(table, key, "t::text", false));
-            }
+            targets.Add(new(table, key, "t::text", false));
+        }
+
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.ThrottleState, ct))
+        {
+            targets.Add(new(ReadModelTables.ThrottleState, "'device ' || t.device_id", "t::text", false));
         }
 
         long rows = 0;

@@ -33,23 +33,25 @@ public sealed class RetentionAuditor(
         var o = options.Value;
         var violations = new List<AuditViolation>();
 
+        // Push logs (personal data: a device UUID or a domain, with the time of each push) are limited to
+        // Retention:PushLog plus one purge interval; a queued push is a push log too, and leaves the queue with its
+        // final outcome long before that. Registrations are kept while in use; the per-day domain counters hold no
+        // personal data.
         var inventory = new List<InventoryItem>
         {
             await ItemAsync("push_events", "Push events (each push and its outcome) in the ledger",
                 "select count(*), min(\"timestamp\") from push_events", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync(ReadModelTables.PushLog, "Push-log rows (read model)",
+                "select count(*), min(requested_at) from push_log", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync(ReadModelTables.DomainUsagePushes, "Each push's domain and counted outcome (domain usage read model)",
+                "select count(*), min(requested_at) from domain_usage_pushes", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync(ReadModelTables.PushQueue, "Pushes queued for delivery",
+                "select count(*), min(requested_at) from push_queue", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync(ReadModelTables.Devices, "Registered devices (kept while in use)",
+                "select count(*), min(registered_at) from devices", now, null, null, ct),
+            await ItemAsync(ReadModelTables.DomainUsage, "Pushes per day and XMPP domain (counters, no personal data)",
+                "select count(*), min(day)::timestamp at time zone 'UTC' from domain_usage", now, null, null, ct),
         };
-        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.PushLog, ct))
-        {
-            inventory.Add(await ItemAsync("push_log", "Push-log rows (read model)",
-                "select count(*), min(requested_at) from push_log", now, o.PushLog, o.PurgeInterval, ct));
-        }
-
-        inventory.Add(await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct)
-            ? await ItemAsync("devices", "Registered devices (kept while in use)",
-                "select count(*), min(registered_at) from devices", now, null, null, ct)
-            : await ItemAsync("devices", "Device streams (kept while in use)",
-                $"select count(*), min(created_at) from streams where id not in ('{SystemStreams.Retention}', '{SystemStreams.Gdpr}')",
-                now, null, null, ct));
 
         var awaiting = await invalidTokens.CandidatesAsync(now, ct);
         inventory.Add(Item("invalidated_devices", "Devices whose token Apple declared invalid, awaiting deletion",

@@ -7,32 +7,22 @@ namespace Monal.Push.Purge.DeletingInvalidTokens;
 
 /// <summary>
 /// Erases every device whose token Apple declared invalid (PRODUCT.md: "A token that Apple reports as invalid is
-/// deleted, unless the device registered again after Apple's timestamp"). Candidates come from the devices read
-/// model (invalidated_at) and, so that nothing depends on a projection being deployed or caught up, from the
-/// token_invalidated events themselves; a registration or renewal after Apple's timestamp keeps the device.
+/// deleted, unless the device registered again after Apple's timestamp"). Candidates come from the inline devices
+/// read model, which is written in the append's own transaction and so never lags: the device projection sets
+/// invalidated_at (and clears encrypted_token) only when the device had not registered or renewed after Apple's
+/// timestamp, and a later registration clears invalidated_at again. The encrypted token is therefore already gone
+/// from the row; what is left to erase is the device's stream, its data key and every other row that names it.
 /// </summary>
 public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options)
     : IRetentionTask
 {
-    private const string FromEventsSql = """
-        with inv as (
-            select stream_id, max(coalesce((data->>'apple_timestamp')::timestamptz, "timestamp")) as apple, max("timestamp") as at
-            from events where type = 'token_invalidated.v1' and "timestamp" <= $1
-            group by stream_id
-        ), reg as (
-            select stream_id, max(coalesce((data->>'renewed_at')::timestamptz, (data->>'registered_at')::timestamptz)) as last_reg
-            from events where type in ('device_registered.v1', 'registration_renewed.v1')
-            group by stream_id
-        )
-        select inv.stream_id, inv.at from inv left join reg using (stream_id)
-        where reg.last_reg is null or reg.last_reg <= inv.apple
-        """;
-
-    private const string FromDevicesSql = """
+    // The registration check repeats the projection's rule, so a row folded by an older projection cannot make us
+    // erase a device that registered again after Apple's timestamp.
+    private const string CandidatesSql = """
         select device_id, invalidated_at from devices
         where invalidated_at is not null and invalidated_at <= $1
-          and coalesce(renewed_at, registered_at, '-infinity') <= coalesce(apple_timestamp, invalidated_at)
-          and coalesce(registered_at, '-infinity') <= coalesce(apple_timestamp, invalidated_at)
+          and greatest(registered_at, renewed_at) <= coalesce(apple_timestamp, invalidated_at)
+        order by invalidated_at, device_id
         """;
 
     /// <inheritdoc />
@@ -61,26 +51,18 @@ public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceErase
         }
     }
 
-    /// <summary>Devices awaiting deletion at <paramref name="cutoff"/> (the audit counts these too).</summary>
+    /// <summary>Devices awaiting deletion at <paramref name="cutoff"/>, oldest first (the audit counts these too).</summary>
     public async Task<IReadOnlyList<(Guid DeviceId, DateTimeOffset InvalidatedAt)>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
     {
-        var sql = FromEventsSql;
-        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct))
-        {
-            sql = $"({FromEventsSql}) union ({FromDevicesSql})";
-        }
-
-        var ids = new Dictionary<Guid, DateTimeOffset>();
-        await using var cmd = dataSource.CreateCommand(sql);
+        var list = new List<(Guid, DateTimeOffset)>();
+        await using var cmd = dataSource.CreateCommand(CandidatesSql);
         cmd.Parameters.Add(new() { Value = cutoff });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            var id = reader.GetGuid(0);
-            var at = reader.GetFieldValue<DateTimeOffset>(1);
-            ids[id] = ids.TryGetValue(id, out var seen) && seen < at ? seen : at;
+            list.Add((reader.GetGuid(0), reader.GetFieldValue<DateTimeOffset>(1)));
         }
 
-        return [.. ids.OrderBy(p => p.Value).Select(p => (p.Key, p.Value))];
+        return list;
     }
 }

@@ -9,11 +9,18 @@ using Npgsql;
 namespace Monal.Push.Purge.Erasing;
 
 /// <summary>
-/// Erases a device: crypto-shreds its data key and hard-deletes its events and stream (EventStore.DeleteStreamAsync,
-/// which also runs the registered deletion hooks), then its read-model rows (devices, push_log) and throttle state,
-/// whether or not a hook already did. A <see cref="DeviceErased"/> receipt without personal data goes to the Gdpr
-/// system stream. Used by `gdpr erase` and by the invalid-token job.
+/// Erases a device: crypto-shreds its data key and hard-deletes its events and stream with
+/// EventStore.DeleteStreamAsync, whose deletion hooks remove the read-model rows in the same transaction (devices and
+/// push_log by Monal.Push.Projections, push_queue by Monal.Push.Delivery). A <see cref="DeviceErased"/> receipt
+/// without personal data goes to the Gdpr system stream. Used by `gdpr erase` and by the invalid-token job.
 /// </summary>
+/// <remarks>
+/// The receipt counts what was held just before the delete, all tables in one statement (one snapshot).
+/// DeleteStreamAsync does not report what its hooks deleted, so a push-log row the async projection adds between
+/// the count and the delete is deleted but not counted. Queue rows and throttle state that outlive the stream
+/// (a host that did not compose Delivery's hook, such as the admin verbs) are removed afterwards: they are keyed by
+/// the device UUID, and a queued push of an erased device would otherwise be sent and re-create its stream.
+/// </remarks>
 public sealed class DeviceEraser(
     NpgsqlDataSource dataSource,
     EventStore store,
@@ -29,7 +36,17 @@ public sealed class DeviceEraser(
     /// <summary>Cause recorded for a token Apple declared invalid.</summary>
     public const string CauseInvalidToken = "invalid-token";
 
-    private static readonly string[] DeviceTables = [ReadModelTables.Devices, ReadModelTables.PushLog, ReadModelTables.ThrottleState];
+    // Category -> count expression, for the receipt and the export's "stored in". $1 is the device UUID.
+    private static readonly (string Category, string Sql)[] Held =
+    [
+        ("events", "select count(*) from events where stream_id = $1"),
+        ("push_events", "select count(*) from push_events where stream_id = $1"),
+        ("streams", "select count(*) from streams where id = $1"),
+        ("data_keys", "select count(*) from data_keys where device_id = $1"),
+        (ReadModelTables.Devices, "select count(*) from devices where device_id = $1"),
+        (ReadModelTables.PushLog, "select count(*) from push_log where device_id = $1"),
+        (ReadModelTables.PushQueue, "select count(*) from push_queue where device_id = $1"),
+    ];
 
     /// <summary>
     /// `gdpr erase --node N | --token T [--dry-run]`: erases every device the query finds (a token can name a
@@ -63,9 +80,8 @@ public sealed class DeviceEraser(
         var deleted = new SortedDictionary<string, long>(counts, StringComparer.Ordinal);
         await store.DeleteStreamAsync(deviceId, ct);
         dataKeys.Forget(deviceId);
-        foreach (var (table, rows) in await DeleteReadModelsAsync(deviceId, ct))
+        foreach (var (table, rows) in await DeleteLeftoversAsync(deviceId, ct))
         {
-            // A deletion hook may have removed them already; the receipt says what was held.
             deleted[table] = Math.Max(rows, deleted.GetValueOrDefault(table));
         }
 
@@ -85,62 +101,51 @@ public sealed class DeviceEraser(
         return receipt;
     }
 
-    /// <summary>Where the device's data is held: rows per table (events, push_events, streams, data_keys, read models).</summary>
+    /// <summary>
+    /// Where the device's data is held: rows per table (events, push_events, streams, data_keys, devices, push_log,
+    /// push_queue, and throttle_state where that table exists).
+    /// </summary>
     public async Task<IReadOnlyDictionary<string, long>> InventoryAsync(Guid deviceId, CancellationToken ct) =>
         await CountAsync(deviceId, ct);
 
     private async Task<SortedDictionary<string, long>> CountAsync(Guid deviceId, CancellationToken ct)
     {
-        var counts = new SortedDictionary<string, long>(StringComparer.Ordinal)
+        var held = Held.ToList();
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.ThrottleState, ct))
         {
-            ["events"] = await CountAsync("select count(*) from events where stream_id = $1", deviceId, ct),
-            ["push_events"] = await CountAsync("select count(*) from push_events where stream_id = $1", deviceId, ct),
-            ["streams"] = await CountAsync("select count(*) from streams where id = $1", deviceId, ct),
-            ["data_keys"] = await CountAsync("select count(*) from data_keys where device_id = $1", deviceId, ct),
-        };
-        foreach (var table in DeviceTables)
+            held.Add((ReadModelTables.ThrottleState, "select count(*) from throttle_state where device_id = $1"));
+        }
+
+        // One statement, so every count comes from the same snapshot.
+        await using var cmd = dataSource.CreateCommand("select " + string.Join(", ", held.Select(h => $"({h.Sql})")));
+        cmd.Parameters.Add(new() { Value = deviceId });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        var counts = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < held.Count; i++)
         {
-            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
-            {
-                counts[table] = await CountAsync($"select count(*) from {table} where device_id = $1", deviceId, ct);
-            }
+            counts[held[i].Category] = reader.GetInt64(i);
         }
 
         return counts;
     }
 
-    private async Task<long> CountAsync(string sql, Guid deviceId, CancellationToken ct)
+    private async Task<List<(string Table, long Rows)>> DeleteLeftoversAsync(Guid deviceId, CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand(sql);
-        cmd.Parameters.Add(new() { Value = deviceId });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
-    }
-
-    private async Task<List<(string Table, long Rows)>> DeleteReadModelsAsync(Guid deviceId, CancellationToken ct)
-    {
-        var tables = new List<string>();
-        foreach (var table in DeviceTables)
+        var tables = new List<string> { ReadModelTables.PushQueue };
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.ThrottleState, ct))
         {
-            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
-            {
-                tables.Add(table);
-            }
+            tables.Add(ReadModelTables.ThrottleState);
         }
 
         var result = new List<(string, long)>();
-        if (tables.Count == 0)
-        {
-            return result;
-        }
-
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         foreach (var table in tables)
         {
             await using var cmd = new NpgsqlCommand($"delete from {table} where device_id = $1", connection, tx);
             cmd.Parameters.Add(new() { Value = deviceId });
-            var rows = await cmd.ExecuteNonQueryAsync(ct);
-            result.Add((table, rows));
+            result.Add((table, await cmd.ExecuteNonQueryAsync(ct)));
         }
 
         await tx.CommitAsync(ct);

@@ -2,8 +2,9 @@ namespace Monal.Push.Purge.Erasing;
 
 /// <summary>
 /// What an erasure removed (or, in a dry run, would remove), per category: events, push_events, streams, data_keys,
-/// devices, push_log, throttle_state. The receipt id is the one recorded in the DeviceErased event; nothing in the
-/// receipt identifies the device, so it can be handed to the person who asked.
+/// devices, push_log, push_queue (and throttle_state where that table exists). The receipt id is the one recorded
+/// in the DeviceErased event; nothing in the receipt identifies the device, so it can be handed to the person who
+/// asked.
 /// </summary>
 public sealed record EraseReceipt(
     Guid ReceiptId,

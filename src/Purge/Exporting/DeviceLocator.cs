@@ -78,15 +78,14 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
 
     private async Task<List<(Guid DeviceId, string Encrypted)>> EncryptedTokensAsync(CancellationToken ct)
     {
-        var sql = """
+        // The events hold every token the device ever registered with; the devices row its current one (cleared
+        // when Apple declares it invalid).
+        const string sql = """
             select stream_id, data->>'encrypted_token' from events
             where type in ('device_registered.v1', 'registration_renewed.v1') and data->>'encrypted_token' is not null
+            union
+            select device_id, encrypted_token from devices where encrypted_token is not null
             """;
-        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct))
-        {
-            sql += " union select device_id, encrypted_token from devices where encrypted_token is not null";
-        }
-
         var list = new List<(Guid, string)>();
         await using var cmd = dataSource.CreateCommand(sql);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -98,19 +97,16 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
         return list;
     }
 
-    /// <summary>Whether anything about the device is held: its stream, its key, or a read-model row.</summary>
+    /// <summary>Whether anything about the device is held: its stream, its key, a read-model row or a queued push.</summary>
     public async Task<bool> IsHeldAsync(Guid deviceId, CancellationToken ct)
     {
-        var sql = "select exists(select 1 from streams where id = $1) or exists(select 1 from data_keys where device_id = $1)";
-        foreach (var table in new[] { ReadModelTables.Devices, ReadModelTables.PushLog })
-        {
-            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
-            {
-                sql += $" or exists(select 1 from {table} where device_id = $1)";
-            }
-        }
-
-        await using var cmd = dataSource.CreateCommand(sql);
+        await using var cmd = dataSource.CreateCommand("""
+            select exists(select 1 from streams where id = $1)
+                or exists(select 1 from data_keys where device_id = $1)
+                or exists(select 1 from devices where device_id = $1)
+                or exists(select 1 from push_log where device_id = $1)
+                or exists(select 1 from push_queue where device_id = $1)
+            """);
         cmd.Parameters.Add(new() { Value = deviceId });
         return (bool)(await cmd.ExecuteScalarAsync(ct))!;
     }

@@ -209,11 +209,6 @@ public sealed class SubjectAccessExporter(
 
     private async Task MergeDevicesRowAsync(Guid deviceId, Fold f, CancellationToken ct)
     {
-        if (!await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.Devices, ct))
-        {
-            return;
-        }
-
         await using var cmd = dataSource.CreateCommand("""
             select mode, push_module, encrypted_token, secret_hash is not null, registered_at, renewed_at, last_push_at,
                    last_error_at, last_error_reason, invalidated_at, apple_timestamp, rejected_at, unregistered_at, domains
@@ -226,7 +221,8 @@ public sealed class SubjectAccessExporter(
             return;
         }
 
-        f.Mode ??= r.IsDBNull(0) ? null : Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture);
+        // The row says 'registered' or 'stateless'; the export names modes as the events do (DeviceMode).
+        f.Mode ??= r.GetString(0) == "stateless" ? nameof(DeviceMode.Stateless) : nameof(DeviceMode.Registered);
         f.PushModule ??= r.IsDBNull(1) ? null : r.GetString(1);
         if (!r.IsDBNull(2) && !f.EncryptedTokens.Contains(r.GetString(2)))
         {
@@ -251,11 +247,6 @@ public sealed class SubjectAccessExporter(
 
     private async Task MergePushLogAsync(Guid deviceId, Fold f, CancellationToken ct)
     {
-        if (!await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.PushLog, ct))
-        {
-            return;
-        }
-
         await using var cmd = dataSource.CreateCommand("""
             select push_id, domain, requested_at, outcome, status, reason, outcome_at, latency_ms
             from push_log where device_id = $1
@@ -270,21 +261,28 @@ public sealed class SubjectAccessExporter(
                 continue;
             }
 
+            int? status = r.IsDBNull(4) ? null : r.GetInt32(4);
             f.Pushes[id] = new PushExport(
                 id,
-                r.IsDBNull(1) ? "" : r.GetString(1),
+                r.GetString(1),
                 r.GetFieldValue<DateTimeOffset>(2),
-                r.IsDBNull(3) ? "requested" : r.GetString(3),
-                r.IsDBNull(4) ? null : Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture),
+                OutcomeOf(r.GetString(3), status),
+                status,
                 r.IsDBNull(5) ? null : r.GetString(5),
                 Time(r, 6),
-                r.IsDBNull(7) ? null : Convert.ToDouble(r.GetValue(7), CultureInfo.InvariantCulture));
-            if (!r.IsDBNull(1))
-            {
-                f.Domains.Add(r.GetString(1));
-            }
+                r.IsDBNull(7) ? null : r.GetDouble(7));
+            f.Domains.Add(r.GetString(1));
         }
     }
+
+    /// <summary>A push_log outcome in the words the export uses for the same outcome folded from events.</summary>
+    private static string OutcomeOf(string pushLogOutcome, int? status) => pushLogOutcome switch
+    {
+        "pending" => status is null ? "requested" : "failed (transient)",
+        "invalidated" => "token invalid",
+        "rejected" => "token rejected",
+        _ => pushLogOutcome,
+    };
 
     private static DateTimeOffset? Time(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetFieldValue<DateTimeOffset>(i);
 

@@ -50,7 +50,10 @@ public sealed class AuditTests
     {
         await using var host = await CleanAsync();
         await using (var cmd = host.DataSource.CreateCommand(
-            "insert into push_log (push_id, device_id, domain, requested_at, outcome) values ($1, $2, 'example.org', $3, 'delivered')"))
+            """
+            insert into push_log (push_id, device_id, domain, requested_at, expires_at, outcome)
+            values ($1, $2, 'example.org', $3, $3 + interval '1 day', 'delivered')
+            """))
         {
             cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
             cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
@@ -66,6 +69,30 @@ public sealed class AuditTests
         Assert.Equal("retention limit", v.Rule);
         Assert.Contains("20 d", v.Detail, StringComparison.Ordinal);
         Assert.Contains("Not compliant", RetentionReportRenderer.Html(report), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AuditAsync_Should_NameThePushQueue_When_AQueuedPushOutlivesThePushLogWindow()
+    {
+        await using var host = await CleanAsync();
+        await using (var cmd = host.DataSource.CreateCommand("""
+            insert into push_queue (push_id, device_id, requested_at, not_before, expires_at, next_attempt_at)
+            values ($1, $2, $3, $3, $3 + interval '1 day', $3)
+            """))
+        {
+            cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
+            cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
+            cmd.Parameters.Add(new() { Value = host.Clock.GetUtcNow().AddDays(-16) });
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var report = await host.Get<RetentionAuditor>().AuditAsync(CancellationToken.None);
+
+        var v = Assert.Single(report.Violations);
+        Assert.Equal("push_queue", v.Category);
+        Assert.Equal("retention limit", v.Rule);
+        Assert.Contains(report.Inventory, i => i.Category == "domain_usage_pushes" && i.Count == 24 && i.Compliant);
+        Assert.Contains(report.Inventory, i => i.Category == "domain_usage" && i.Count == 2 && i.Limit is null);
     }
 
     [Fact]

@@ -27,13 +27,16 @@ public sealed class GdprTests
         await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
             [new PushFailed(failed, device, 429, "TooManyRequests", true, host.Clock.GetUtcNow())]);
         var rejected = await host.PushAsync(device, delivered: false);
-        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
-            [new TokenRejected(rejected, device, "BadDeviceToken", host.Clock.GetUtcNow())]);
         host.Clock.Advance(TimeSpan.FromMinutes(1));
         var invalid = await host.PushAsync(device, delivered: false);
+        // Apple answers both pushes after the second was requested: the device projection refuses any push to a
+        // device Apple has rejected, as the gateway does.
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new TokenRejected(rejected, device, "BadDeviceToken", host.Clock.GetUtcNow())]);
         await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
             [new TokenInvalidated(invalid, device, "Unregistered", host.Clock.GetUtcNow().AddSeconds(-30), host.Clock.GetUtcNow())]);
         await host.Store.AppendAsync(device, "device", ExpectedVersion.Any, [new DeviceUnregistered(device, host.Clock.GetUtcNow())]);
+        await host.ProjectAsync();
         return (device, token, oldToken);
     }
 
@@ -104,7 +107,11 @@ public sealed class GdprTests
     {
         await using var host = await PurgeHost.CreateAsync();
         var (device, token, oldToken) = await FullHistoryAsync(host);
-        var ciphertext = await host.ScalarAsync<string>("select encrypted_token from devices where device_id = $1", device);
+        // The device projection cleared the devices row's token when Apple declared it invalid; the renewal event
+        // still holds the current token's ciphertext.
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(encrypted_token) from devices where device_id = $1", device));
+        var ciphertext = await host.ScalarAsync<string>(
+            "select data->>'encrypted_token' from events where stream_id = $1 and type = 'registration_renewed.v1'", device);
         var wrapped = await host.ScalarAsync<byte[]>("select wrapped_key from data_keys where device_id = $1", device);
         var before = await DumpAsync(host.ConnectionString);
         Assert.Contains(ciphertext, before, StringComparison.Ordinal);            // the search below can find what it looks for
@@ -130,6 +137,38 @@ public sealed class GdprTests
         var erased = (DeviceErased)Assert.Single(await host.SystemEventsAsync(SystemStreams.Gdpr)).Data;
         Assert.Equal(receipt.ReceiptId, erased.ReceiptId);
         Assert.Equal(DeviceEraser.CauseRequest, erased.Cause);
+    }
+
+    [Fact]
+    public async Task EraseDeviceAsync_Should_DeleteItsQueuedPushes_When_TheDeliveryStageIsNotComposed()
+    {
+        // Admin verbs (`gdpr erase`) compose Projections and Purge but not Delivery, whose deletion hook clears
+        // push_queue; a queued push of an erased device must not outlive it.
+        await using var host = await PurgeHost.CreateAsync();
+        var device = await host.RegisterAsync(PurgeHost.NewToken());
+        var other = await host.RegisterAsync(PurgeHost.NewToken());
+        var now = host.Clock.GetUtcNow();
+        foreach (var id in new[] { device, other })
+        {
+            await using var cmd = host.DataSource.CreateCommand("""
+                insert into push_queue (push_id, device_id, requested_at, not_before, expires_at, next_attempt_at)
+                values ($1, $2, $3, $3, $3 + interval '1 day', $3)
+                """);
+            cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
+            cmd.Parameters.Add(new() { Value = id });
+            cmd.Parameters.Add(new() { Value = now });
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var dry = await host.Get<DeviceEraser>().EraseDeviceAsync(device, DeviceEraser.CauseRequest, dryRun: true, CancellationToken.None);
+        var receipt = await host.Get<DeviceEraser>().EraseDeviceAsync(device, DeviceEraser.CauseRequest, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, dry.Deleted["push_queue"]);
+        Assert.Equal(1, receipt.Deleted["push_queue"]);
+        Assert.Equal(1, receipt.Deleted["devices"]);
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from push_queue where device_id = $1", device));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from push_queue where device_id = $1", other));
+        Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
     }
 
     internal static async Task<string> DumpAsync(string connectionString)

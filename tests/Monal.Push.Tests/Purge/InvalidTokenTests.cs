@@ -23,6 +23,9 @@ public sealed class InvalidTokenTests
         var healthy = await host.RegisterAsync(PurgeHost.NewToken());
         host.Clock.Advance(TimeSpan.FromHours(2));
         await InvalidateAsync(host, stale, t0.AddHours(1));
+        // The device projection already dropped the token from the row; the job finds the device by invalidated_at.
+        Assert.Equal(1L, await host.ScalarAsync<long>(
+            "select count(*) from devices where device_id = $1 and encrypted_token is null and invalidated_at is not null", stale));
 
         var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
 

@@ -7,6 +7,8 @@ using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Ledger.Schema;
+using Monal.Push.Projections;
+using Monal.Push.Projections.Daemon;
 using Monal.Push.Purge;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
@@ -14,11 +16,16 @@ using Npgsql;
 namespace Monal.Push.Tests.Purge;
 
 /// <summary>
-/// A database of its own (purges are global), migrated, with the read-model scaffolding, and a host composed
-/// with AddLedger + AddPurge exactly as `serve` composes them, on an injected ManualClock.
+/// A database of its own (purges are global), migrated, and a host composed with AddLedger + AddProjections +
+/// AddPurge exactly as `serve` composes them, on an injected ManualClock. The read models are the real ones: the
+/// device projection runs inline in every append and erases with the stream (deletion hooks); the async push log
+/// and domain usage are applied by the projection daemon's own catch-up (<see cref="ProjectAsync"/>), run by the
+/// builders below, instead of its background loop, so a test knows when they have caught up.
 /// </summary>
 public sealed class PurgeHost : IAsyncDisposable
 {
+    private readonly SemaphoreSlim _projecting = new(1, 1);
+
     public const string Module = "monalProdiOS";
     public static readonly string MasterKeyBase64 = Convert.ToBase64String(TestLedger.MasterKey.Derive("purge-tests"));
 
@@ -42,13 +49,12 @@ public sealed class PurgeHost : IAsyncDisposable
     public KeyedHash Hash => Services.GetRequiredService<KeyedHash>();
     public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
 
-    /// <summary>A fresh migrated database (with scaffolding) and its connection string.</summary>
+    /// <summary>A fresh migrated database and its connection string.</summary>
     public static async Task<string> NewDatabaseAsync()
     {
         var cs = await TestDatabase.CreateEmptyDatabaseAsync();
         await using var ds = NpgsqlDataSource.Create(cs);
         await new SchemaMigrator(ds, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
-        await ReadModelScaffolding.CreateAsync(ds);
         return cs;
     }
 
@@ -70,6 +76,7 @@ public sealed class PurgeHost : IAsyncDisposable
             ["Ledger:GroupCommit"] = "false",
             ["Retention:Scheduler"] = scheduler ? "true" : "false",
             ["Retention:BatchSize"] = "7",
+            ["Projections:RunDaemon"] = "false",
             [$"PushModules:{Module}:Topic"] = "im.monal.test",
             ["PushModules:monalAlpha:Topic"] = "im.monal.alpha",
         };
@@ -82,8 +89,8 @@ public sealed class PurgeHost : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(config);
         builder.Services.AddLogging();
         builder.Services.AddSingleton<TimeProvider>(clock);
-        builder.Services.AddSingleton<IInlineProjection, ReadModelScaffolding.Projection>();
         builder.Services.AddLedger(builder.Configuration);
+        builder.Services.AddProjections(builder.Configuration);
         builder.Services.AddPurge(builder.Configuration);
         var host = builder.Build();
         await host.StartAsync();
@@ -94,6 +101,25 @@ public sealed class PurgeHost : IAsyncDisposable
     {
         await Host.StopAsync();
         Host.Dispose();
+        _projecting.Dispose();
+    }
+
+    /// <summary>Applies every event appended so far to the async read models (push_log, domain usage).</summary>
+    public async Task ProjectAsync()
+    {
+        var daemon = Get<ProjectionDaemon>();
+        await _projecting.WaitAsync();
+        try
+        {
+            foreach (var projection in Services.GetServices<IAsyncProjection>())
+            {
+                await daemon.CatchUpAsync(projection);
+            }
+        }
+        finally
+        {
+            _projecting.Release();
+        }
     }
 
     // ---- builders ----
@@ -120,6 +146,7 @@ public sealed class PurgeHost : IAsyncDisposable
         return deviceId;
     }
 
+    /// <summary>A push as the pipeline records it: its events in the ledger, then its push-log row.</summary>
     public async Task<Guid> PushAsync(Guid deviceId, string domain = "example.org", bool delivered = true)
     {
         var pushId = Guid.CreateVersion7();
@@ -130,6 +157,7 @@ public sealed class PurgeHost : IAsyncDisposable
             await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any, [new PushDelivered(pushId, deviceId, Guid.NewGuid(), now, 12.5)]);
         }
 
+        await ProjectAsync();
         return pushId;
     }
 

@@ -24,10 +24,15 @@ public sealed class PushLogPurgeTests
         Assert.Equal(start.AddDays(1), run.Cutoff);
         Assert.Equal(2, run.Deleted["push_events"]);          // requested + delivered of the old push
         Assert.Equal(1, run.Deleted["push_log"]);
+        Assert.Equal(1, run.Deleted["domain_usage_pushes"]);
         var types = (await host.Store.ReadStreamAsync(device)).Select(e => e.Type).ToList();
         Assert.Equal(["device_registered.v1", "push_requested.v1", "push_delivered.v1"], types);
         Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from push_log where push_id = $1", old));
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from push_log where push_id = $1", young));
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from domain_usage_pushes where push_id = $1", old));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from domain_usage_pushes where push_id = $1", young));
+        // The per-day counters hold no personal data and stay.
+        Assert.Equal(2L, await host.ScalarAsync<long>("select count(*) from domain_usage where pushes = 1 and delivered = 1"));
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from devices where device_id = $1", device));
         Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from push_events where \"timestamp\" < $1", run.Cutoff));
     }

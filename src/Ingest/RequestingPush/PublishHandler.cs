@@ -1,0 +1,197 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Throttling;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Events;
+using Npgsql;
+
+namespace Monal.Push.Ingest.RequestingPush;
+
+/// <summary>
+/// Decides an XEP-0357 publish and records it (PRODUCT.md "Replies that XMPP servers act on"). A result is sent only
+/// after the PushRequested is committed (or after the push it was coalesced with is): the XMPP server may forget the
+/// notification once it has our answer, so an acknowledged push must survive a crash.
+/// <list type="bullet">
+/// <item>Stateless (<c>pushModule</c>): the node is the APNs token, the device id is derived from module and token, and
+/// the first publish creates the device (DeviceRegistered + PushRequested in one append).</item>
+/// <item>Registered (<c>secret</c>): the node is a registered device UUID; the secret is checked in constant time.</item>
+/// </list>
+/// </summary>
+internal sealed class PublishHandler(
+    EventStore store,
+    DataKeys dataKeys,
+    KeyedHash hash,
+    IDeviceLookup devices,
+    PushThrottle throttle,
+    ConfiguredPushModules modules,
+    IOptions<IngestOptions> options,
+    TimeProvider clock,
+    IngestMetrics metrics,
+    ILogger<PublishHandler> logger) : IPublishHandler
+{
+    public const string StreamType = "device";
+
+    private readonly IngestOptions _options = options.Value;
+    private int _pending;
+
+    public async ValueTask<PublishOutcome> HandleAsync(PublishRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var mode = request.Secret is not null ? "registered" : request.PushModule is not null ? "stateless" : "none";
+        if (Interlocked.Increment(ref _pending) > _options.MaxPendingAppends)
+        {
+            var pending = Interlocked.Decrement(ref _pending);
+            Log.Overloaded(logger, pending);
+            metrics.Published(mode, null, PublishOutcome.ResourceConstraint);
+            return PublishOutcome.ResourceConstraint;
+        }
+
+        Guid? device = null;
+        ThrottleDecision? decision = null;
+        PublishOutcome outcome;
+        try
+        {
+            (device, decision, outcome) = mode switch
+            {
+                "registered" => await RegisteredAsync(request, ct),
+                "stateless" => await StatelessAsync(request, ct),
+                _ => await NoOptionsAsync(request, ct),
+            };
+        }
+        catch (Exception e) when (IsStorageFailure(e, ct))
+        {
+            Log.StorageUnavailable(logger, "publish", e.GetType().Name);
+            outcome = PublishOutcome.InternalServerError;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pending);
+        }
+
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.PublishDecided(logger, device is { } id ? hash.Redact(id) : "-", mode, outcome.Condition ?? "result",
+                decision?.ToString() ?? "none");
+        }
+
+        metrics.Published(mode, decision, outcome);
+        return outcome;
+    }
+
+    /// <summary>Failures of the ledger that say "try later", never "forget this node".</summary>
+    internal static bool IsStorageFailure(Exception e, CancellationToken ct) => e switch
+    {
+        NpgsqlException or TimeoutException => true,
+        // Npgsql surfaces a command timeout during a read as a cancellation; ours (the link closing) is not a failure.
+        OperationCanceledException => !ct.IsCancellationRequested,
+        _ => false,
+    };
+
+    private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> RegisteredAsync(PublishRequest request, CancellationToken ct)
+    {
+        if (!Guid.TryParse(request.Node, out var id))
+        {
+            // Only UUIDs are ever registered (RegistrationHandler validates them).
+            return (null, null, PublishOutcome.ItemNotFound);
+        }
+
+        var device = await devices.FindAsync(id, ct);
+        if (device is null || device.Mode != DeviceMode.Registered)
+        {
+            return (id, null, PublishOutcome.ItemNotFound);
+        }
+
+        // The secret is checked before anything else is revealed about the device (e.g. that it was unregistered).
+        if (device.SecretHash is null || !hash.SecretMatches(request.Secret!, device.SecretHash))
+        {
+            return (id, null, PublishOutcome.NotAuthorized);
+        }
+
+        if (!device.IsActive)
+        {
+            return (id, null, PublishOutcome.ItemNotFound);
+        }
+
+        var throttled = await throttle.RunAsync(id, notBefore => AppendPushAsync(id, request.FromDomain, notBefore, null, ct), ct);
+        return (id, throttled.Decision, throttled.Outcome);
+    }
+
+    private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> StatelessAsync(PublishRequest request, CancellationToken ct)
+    {
+        var module = request.PushModule!;
+        if (!modules.Contains(module) || !ApnsToken.TryNormalize(request.Node, out var token))
+        {
+            return (null, null, PublishOutcome.BadRequest);
+        }
+
+        var id = hash.StatelessDeviceId(module, token);
+        var throttled = await throttle.RunAsync(id, async notBefore =>
+        {
+            var device = await devices.FindAsync(id, ct);
+            if (device is null)
+            {
+                return await CreateAndPushAsync(id, module, token, request.FromDomain, notBefore, ct);
+            }
+
+            return device.IsActive
+                ? await AppendPushAsync(id, request.FromDomain, notBefore, null, ct)
+                : PublishOutcome.ItemNotFound;
+        }, ct);
+        return (id, throttled.Decision, throttled.Outcome);
+    }
+
+    private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> NoOptionsAsync(PublishRequest request, CancellationToken ct)
+    {
+        // Neither pushModule nor secret: a registered node without its secret is a malformed request; anything
+        // else is a node we do not know (and the server should forget it).
+        if (Guid.TryParse(request.Node, out var id) && await devices.FindAsync(id, ct) is { Mode: DeviceMode.Registered })
+        {
+            return (id, null, PublishOutcome.BadRequest);
+        }
+
+        return (null, null, PublishOutcome.ItemNotFound);
+    }
+
+    private async Task<PublishOutcome> CreateAndPushAsync(
+        Guid id, string module, string token, string domain, DateTimeOffset? notBefore, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var registered = new DeviceRegistered(
+            id, DeviceMode.Stateless, module, await dataKeys.EncryptAsync(id, token, ct), SecretHash: null, domain, now);
+        try
+        {
+            await store.AppendAsync(id, StreamType, ExpectedVersion.NoStream, [registered, Push(id, domain, now, notBefore)], ct: ct);
+            Log.StatelessDeviceCreated(logger, hash.Redact(id), module);
+            return PublishOutcome.Accepted;
+        }
+        catch (StreamVersionConflictException)
+        {
+            // Another process created the device a moment ago: this publish is an ordinary push to it.
+            return await AppendPushAsync(id, domain, notBefore, now, ct);
+        }
+        catch (AppendRejectedException)
+        {
+            return PublishOutcome.ItemNotFound;
+        }
+    }
+
+    private async Task<PublishOutcome> AppendPushAsync(
+        Guid id, string domain, DateTimeOffset? notBefore, DateTimeOffset? now, CancellationToken ct)
+    {
+        try
+        {
+            await store.AppendAsync(id, StreamType, ExpectedVersion.Any, [Push(id, domain, now ?? clock.GetUtcNow(), notBefore)], ct: ct);
+            return PublishOutcome.Accepted;
+        }
+        catch (AppendRejectedException)
+        {
+            // The device projection refused: the device is missing, unregistered or its token is dead.
+            return PublishOutcome.ItemNotFound;
+        }
+    }
+
+    private PushRequested Push(Guid id, string domain, DateTimeOffset now, DateTimeOffset? notBefore) =>
+        new(Guid.CreateVersion7(now), id, domain, now, (notBefore ?? now) + _options.PushTtl, notBefore);
+}

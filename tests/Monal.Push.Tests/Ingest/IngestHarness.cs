@@ -1,0 +1,119 @@
+using System.Diagnostics.Metrics;
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Monal.Push.Ingest;
+using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Registering;
+using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Throttling;
+using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
+using Monal.Push.Tests.Fixtures;
+using Monal.Push.Projections;
+using Monal.Push.Projections.Devices;
+using Npgsql;
+
+namespace Monal.Push.Tests.Ingest;
+
+/// <summary>The real ingest handlers on the run's database (or on a given data source), built the way AddIngest builds them.</summary>
+internal sealed class IngestHarness : IAsyncDisposable
+{
+    public const string Module = "monalProdiOS";
+    public const string SandboxModule = "monalProdiOS-sandbox";
+    public const string Domain = "example.org";
+
+    private readonly ServiceProvider _metrics;
+
+    private IngestHarness(NpgsqlDataSource dataSource, TimeProvider clock, TimeSpan window, int maxPending, int maxDevices, IDeviceLookup? lookup)
+    {
+        DataSource = dataSource;
+        Clock = clock;
+        Directory = new DeviceDirectory(dataSource, clock, Options.Create(new ProjectionsOptions()), NullLogger<DeviceDirectory>.Instance);
+        var projection = new DeviceProjection(Directory);
+        Store = TestLedger.Store(dataSource, clock: clock, inline: [projection], hooks: [projection]);
+        Keys = new DataKeys(dataSource, TestLedger.MasterKey, clock);
+        Hash = new KeyedHash(TestLedger.MasterKey);
+        Lookup = lookup ?? new DirectoryDeviceLookup(Directory);
+        Modules = new ConfiguredPushModules([Module, SandboxModule]);
+        _metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        Metrics = new IngestMetrics(_metrics.GetRequiredService<IMeterFactory>());
+        Throttle = new PushThrottle(
+            Options.Create(new ThrottleOptions { Window = window, MaxDevices = maxDevices }), clock, NullLogger<PushThrottle>.Instance);
+        Publish = new PublishHandler(Store, Keys, Hash, Lookup, Throttle, Modules,
+            Options.Create(new IngestOptions { MaxPendingAppends = maxPending }), clock, Metrics, NullLogger<PublishHandler>.Instance);
+        Registration = new RegistrationHandler(Store, Keys, Hash, Modules,
+            Options.Create(new RegistrationOptions { PushModule = Module }), clock, Metrics, NullLogger<RegistrationHandler>.Instance);
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+    public TimeProvider Clock { get; }
+    public DeviceDirectory Directory { get; }
+    public EventStore Store { get; }
+    public DataKeys Keys { get; }
+    public KeyedHash Hash { get; }
+    public IDeviceLookup Lookup { get; }
+    public ConfiguredPushModules Modules { get; }
+    public IngestMetrics Metrics { get; }
+    public PushThrottle Throttle { get; }
+    public PublishHandler Publish { get; }
+    public RegistrationHandler Registration { get; }
+
+    public static async Task<IngestHarness> CreateAsync(
+        TimeProvider? clock = null,
+        TimeSpan? window = null,
+        NpgsqlDataSource? dataSource = null,
+        int maxPending = 10_000,
+        int maxDevices = 200_000,
+        IDeviceLookup? lookup = null)
+    {
+        if (dataSource is null)
+        {
+            dataSource = await TestDatabase.DataSourceAsync();
+        }
+
+        return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup);
+    }
+
+    public static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+    public static PublishRequest Stateless(string token, string? module = Module) =>
+        new(Guid.NewGuid().ToString("N"), "push.localhost", Domain, token, module, null, HasItem: true);
+
+    public static PublishRequest Registered(string node, string? secret) =>
+        new(Guid.NewGuid().ToString("N"), "push.localhost", Domain, node, null, secret, HasItem: true);
+
+    public Guid StatelessId(string token, string module = Module) => Hash.StatelessDeviceId(module, token);
+
+    public async Task<IReadOnlyList<object>> EventsAsync(Guid deviceId) =>
+        [.. (await Store.ReadStreamAsync(deviceId)).Select(e => e.Data)];
+
+    public async Task<IReadOnlyList<PushRequested>> PushesAsync(Guid deviceId) =>
+        [.. (await EventsAsync(deviceId)).OfType<PushRequested>()];
+
+    /// <summary>Registers a node through the real handler and returns its secret.</summary>
+    public async Task<(Guid Id, string Secret)> RegisterAsync(string? token = null)
+    {
+        var id = Guid.NewGuid();
+        var reply = await Registration.RegisterAsync("apns", id.ToString(), token ?? NewToken(), Domain, "test", CancellationToken.None);
+        Assert.True(reply.Result.Succeeded, reply.Result.ErrorText);
+        return (id, reply.Result.Secret!);
+    }
+
+    /// <summary>Counts rows of a table whose text contains <paramref name="needle"/> (case-insensitively).</summary>
+    public async Task<long> RowsContainingAsync(string table, string needle)
+    {
+        await using var cmd = DataSource.CreateCommand($"select count(*) from {table} t where t::text ilike '%' || $1 || '%'");
+        cmd.Parameters.Add(new() { Value = needle });
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await Directory.DisposeAsync();
+        await _metrics.DisposeAsync();
+    }
+}

@@ -126,7 +126,9 @@ internal static class EndToEndBenchmark
                 ["ConnectionStrings__Ledger"] = db.ConnectionString,
                 ["Xmpp__Component__Secret"] = secret,
             };
-            await using var serve = ServeProcess.Start(dll, switches, environment, work, Path.Combine(work, "serve.log"));
+            // The log outlives the work folder, so a slow or failed run can be read afterwards.
+            var logPath = Path.Combine(Path.GetTempPath(), "monal-e2e-serve.log");
+            await using var serve = ServeProcess.Start(dll, switches, environment, work, logPath);
             Step($"serve started (pid {serve.Id}, log {serve.LogPath}); waiting for the component link");
             ComponentLink link;
             using (var linkWait = CancellationTokenSource.CreateLinkedTokenSource(ct))

@@ -56,24 +56,17 @@ internal sealed class LoadRunner : IAsyncDisposable
     public async Task<PhaseResult> RunAsync(LoadPhase phase, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(phase);
-        using var cap = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cap.CancelAfter(phase.Duration + phase.Drain + TimeSpan.FromSeconds(10));
+        // Sending stops at this hard deadline even when the server's back-pressure has held writes up. Writes themselves
+        // are only cancelled with the whole run: a write cut half-way would leave a broken stanza on the stream.
+        var deadline = Stopwatch.GetTimestamp() + (long)((phase.Duration + phase.Drain).TotalSeconds * Stopwatch.Frequency);
         var recorder = new Recorder(_nextSeq, phase.Outstanding);
         var startedAt = DateTimeOffset.UtcNow;
         var start = Stopwatch.GetTimestamp();
         recorder.StartTicks = start;
         _current = recorder;
-        long sent;
-        try
-        {
-            sent = phase.IsOpenLoop
-                ? await OpenLoopAsync(phase, start, cap.Token)
-                : await ClosedLoopAsync(phase, recorder, start, cap.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            sent = _nextSeq - recorder.FirstSeq;
-        }
+        var sent = phase.IsOpenLoop
+            ? await OpenLoopAsync(phase, start, deadline, ct)
+            : await ClosedLoopAsync(phase, recorder, start, ct);
 
         var sendWindow = Stopwatch.GetElapsedTime(start);
         recorder.Sent = sent;
@@ -89,7 +82,7 @@ internal sealed class LoadRunner : IAsyncDisposable
         return new PhaseResult(phase, startedAt, DateTimeOffset.UtcNow, sendWindow, replyWindow, sent, answered, histogram, outcomes);
     }
 
-    private async Task<long> OpenLoopAsync(LoadPhase phase, long start, CancellationToken ct)
+    private async Task<long> OpenLoopAsync(LoadPhase phase, long start, long deadline, CancellationToken ct)
     {
         var rate = phase.Rate!.Value;
         var total = Math.Min(phase.MaxRequests, (long)Math.Ceiling(rate * phase.Duration.TotalSeconds));
@@ -99,6 +92,12 @@ internal sealed class LoadRunner : IAsyncDisposable
         {
             ct.ThrowIfCancellationRequested();
             var now = Stopwatch.GetTimestamp();
+            if (now > deadline)
+            {
+                // The server held us up so long that the rest of the schedule is pointless: those were never sent.
+                break;
+            }
+
             var due = Math.Min(total, (long)((now - start) / ticksPerRequest) + 1);
             if (due <= i || Interlocked.Read(ref _outstanding) > RingMask - MaxBatch)
             {

@@ -1,3 +1,4 @@
+using Monal.Push.Benchmarks.EndToEnd;
 using Monal.Push.Benchmarks.Ledger;
 
 // Benchmarks are programs, never tests (README: "Benchmarks"). Each verb prints one table and the command that
@@ -8,6 +9,8 @@ switch (verb)
 {
     case "ledger":
         return await AppendBenchmark.RunAsync(rest);
+    case "e2e":
+        return await EndToEndBenchmark.RunAsync(rest);
     case "micro":
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AppendBenchmark).Assembly).Run(rest);
         return 0;
@@ -15,6 +18,8 @@ switch (verb)
         Console.WriteLine("""
             usage: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- <verb> [options]
               ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
+              e2e [--quick] [--devices N] [--outstanding N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
+                                                          (what ./bench runs; docs/benchmarks.md "End to end")
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
             """);
         return verb == "help" ? 0 : 2;

@@ -33,7 +33,9 @@ public sealed class ProsodyPipelineTests(ProsodyPipelineFixture fixture) : IClas
     public async Task Publish_Should_InvalidateTheTokenAndRefuseTheNextPublish_When_ApnsAnswers410()
     {
         var token = NewToken();
-        var appleTimestamp = DateTimeOffset.UtcNow.AddMinutes(-5);
+        // Apple's timestamp says since when the token is invalid: after the device was created here, or the
+        // invalidation would rightly be ignored (the device "registered again after Apple's timestamp").
+        var appleTimestamp = DateTimeOffset.UtcNow.AddMinutes(1);
         fixture.Pipeline.Apns.RespondToToken(token, 410, "Unregistered", appleTimestamp);
         var options = new Dictionary<string, string> { ["pushModule"] = PushPipeline.Module };
 

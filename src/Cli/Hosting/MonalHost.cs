@@ -40,7 +40,8 @@ internal sealed class MonalHost : IAsyncDisposable
     public Uri HttpAddress => new(_app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
         .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First());
 
-    public static async Task<MonalHost> StartAsync(IReadOnlyList<string> switches, HostRole role, CancellationToken ct)
+    public static async Task<MonalHost> StartAsync(
+        IReadOnlyList<string> switches, HostRole role, CancellationToken ct, Action<IServiceCollection>? overrides = null)
     {
         var args = switches.ToArray();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -79,6 +80,8 @@ internal sealed class MonalHost : IAsyncDisposable
                 builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false"), new("Projections:RunDaemon", "false")]);
             }
 
+            // Tests put their own services (a clock they move) in first; the stages only TryAdd defaults.
+            overrides?.Invoke(builder.Services);
             builder.Services.AddLedger(builder.Configuration);
             StageComposition.AddSharedServices(builder.Services, builder.Configuration);
             if (role == HostRole.Serve)

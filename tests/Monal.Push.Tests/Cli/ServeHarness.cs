@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Monal.Push.Cli.Hosting;
+using Monal.Push.Load.Listening;
+using Monal.Push.MockApns;
+using Monal.Push.Tests.Delivery;
+using Monal.Push.Tests.Fixtures;
+using Npgsql;
+
+namespace Monal.Push.Tests.Cli;
+
+/// <summary>
+/// `serve` (the real host, in this process) on a database of its own, connected as the component of the load
+/// generator's XEP-0114 server side, delivering to the mock APNs over h2c. The test plays the XMPP server.
+/// </summary>
+internal sealed class ServeHarness : IAsyncDisposable
+{
+    public const string Domain = "push.harness.test";
+    private const string Secret = "s3cret";
+
+    private readonly ProviderKeyFile _key;
+    private readonly ComponentServer _xmpp;
+
+    private ServeHarness(ProviderKeyFile key, MockApnsServer apns, ComponentServer xmpp, string connectionString, string dataPath, string[] switches)
+    {
+        _key = key;
+        Apns = apns;
+        _xmpp = xmpp;
+        ConnectionString = connectionString;
+        DataPath = dataPath;
+        Switches = switches;
+        Db = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public MockApnsServer Apns { get; }
+
+    public string ConnectionString { get; }
+
+    public string DataPath { get; }
+
+    public string[] Switches { get; }
+
+    public NpgsqlDataSource Db { get; }
+
+    public MonalHost? Host { get; private set; }
+
+    public ComponentLink? Link { get; private set; }
+
+    public ConcurrentDictionary<string, Reply> Replies { get; } = new();
+
+    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null)
+    {
+        var key = new ProviderKeyFile();
+        var apns = await MockApnsServer.StartAsync(new MockApnsOptions
+        {
+            UseTls = false,
+            Topic = "im.monal.test",
+            ProviderPublicKeyPem = key.PublicKeyPem,
+            KeyId = key.KeyId,
+            TeamId = key.TeamId,
+            Latency = apnsLatency ?? TimeSpan.Zero,
+        });
+        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
+        var dataPath = Directory.CreateTempSubdirectory("monal-serve-").FullName;
+        var xmpp = new ComponentServer(Domain, Secret);
+        xmpp.Start();
+        string[] switches =
+        [
+            $"--ConnectionStrings:Ledger={connectionString}", $"--Data:Path={dataPath}", "--Http:Urls=http://127.0.0.1:0",
+            "--Xmpp:Component:Host=127.0.0.1", $"--Xmpp:Component:Port={xmpp.Port}",
+            $"--Xmpp:Component:Domain={Domain}", $"--Xmpp:Component:Secret={Secret}",
+            "--PushModules:monalTest:Topic=im.monal.test", $"--PushModules:monalTest:Endpoint={apns.Endpoint}",
+            $"--PushModules:monalTest:TeamId={key.TeamId}", $"--PushModules:monalTest:KeyId={key.KeyId}",
+            $"--PushModules:monalTest:KeyFile={key.Path}", "--Retention:Scheduler=false",
+        ];
+        return new ServeHarness(key, apns, xmpp, connectionString, dataPath, switches);
+    }
+
+    /// <summary>Starts `serve` and accepts its component link.</summary>
+    public async Task StartAsync(TimeProvider? clock = null)
+    {
+        Host = await MonalHost.StartAsync(Switches, HostRole.Serve, CancellationToken.None,
+            clock is null ? null : services => services.AddSingleton(clock));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        Link = await _xmpp.AcceptAsync(timeout.Token);
+        _ = Link.ReadRepliesAsync(r => Replies[r.Id] = r, CancellationToken.None);
+    }
+
+    public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>A stateless publish, as Prosody sends it (the summary form carries a body we must never keep).</summary>
+    public static byte[] Publish(string id, string token) => Encoding.UTF8.GetBytes(
+        $"<iq type='set' from='example.org' to='{Domain}' id='{id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>" +
+        $"<publish node='{token}'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>" +
+        "<field type='hidden' var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>" +
+        "<field var='message-count'><value>1</value></field></x></notification></item></publish><publish-options>" +
+        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>" +
+        "<field var='pushModule'><value>monalTest</value></field></x></publish-options></pubsub></iq>");
+
+    public async Task<long> CountAsync(string sql, params object[] args) =>
+        Convert.ToInt64(await ScalarAsync(sql, args), CultureInfo.InvariantCulture);
+
+    public async Task<string> ScalarAsync(string sql, params object[] args)
+    {
+        await using var cmd = Db.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new() { Value = a });
+        }
+
+        return Convert.ToString(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture)!;
+    }
+
+    public static async Task WaitAsync(Func<Task<bool>> condition, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the pipeline did not settle within {seconds} s");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The whole database as pg_dump writes it.</summary>
+    public async Task<string> DumpAsync()
+    {
+        var b = new NpgsqlConnectionStringBuilder(ConnectionString);
+        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(Monal.Push.Ledger.Embedded.EmbeddedPostgres.FindBinaries(), "pg_dump"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { "-h", b.Host!, "-p", b.Port.ToString(CultureInfo.InvariantCulture), "-U", b.Username!, "-d", b.Database! })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["PGPASSWORD"] = b.Password;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Equal(0, p.ExitCode);
+        return await output;
+    }
+
+    public async Task StopServeAsync()
+    {
+        if (Host is not null)
+        {
+            await Host.DisposeAsync();
+            Host = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopServeAsync();
+        if (Link is not null)
+        {
+            await Link.DisposeAsync();
+        }
+
+        _xmpp.Dispose();
+        await Apns.DisposeAsync();
+        await Db.DisposeAsync();
+        _key.Dispose();
+        try
+        {
+            Directory.Delete(DataPath, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+}

@@ -166,28 +166,7 @@ public sealed class PushPipeline : IAsyncDisposable
     }
 
     /// <summary>The whole database as pg_dump writes it (data and schema), for privacy assertions.</summary>
-    public async Task<string> DumpDatabaseAsync()
-    {
-        var builder = new NpgsqlConnectionStringBuilder(ConnectionString);
-        var bin = Monal.Push.Ledger.Embedded.EmbeddedPostgres.FindBinaries();
-        var psi = new ProcessStartInfo(Path.Combine(bin, "pg_dump"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "-h", builder.Host!, "-p", builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", builder.Username!, "-d", builder.Database! })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["PGPASSWORD"] = builder.Password;
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await error);
-        return await output;
-    }
+    public Task<string> DumpDatabaseAsync() => PgDump.DumpAsync(ConnectionString);
 
     /// <summary>Everything `serve` wrote to its log files so far.</summary>
     public string ReadLogFiles()

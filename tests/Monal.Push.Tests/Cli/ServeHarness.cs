@@ -124,26 +124,7 @@ internal sealed class ServeHarness : IAsyncDisposable
     }
 
     /// <summary>The whole database as pg_dump writes it.</summary>
-    public async Task<string> DumpAsync()
-    {
-        var b = new NpgsqlConnectionStringBuilder(ConnectionString);
-        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(Monal.Push.Ledger.Embedded.EmbeddedPostgres.FindBinaries(), "pg_dump"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "-h", b.Host!, "-p", b.Port.ToString(CultureInfo.InvariantCulture), "-U", b.Username!, "-d", b.Database! })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["PGPASSWORD"] = b.Password;
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        Assert.Equal(0, p.ExitCode);
-        return await output;
-    }
+    public Task<string> DumpAsync() => PgDump.DumpAsync(ConnectionString);
 
     public async Task StopServeAsync()
     {

@@ -1,3 +1,4 @@
+using Monal.Push.Tests.Fixtures;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
@@ -113,7 +114,7 @@ public sealed class GdprTests
         var ciphertext = await host.ScalarAsync<string>(
             "select data->>'encrypted_token' from events where stream_id = $1 and type = 'registration_renewed.v1'", device);
         var wrapped = await host.ScalarAsync<byte[]>("select wrapped_key from data_keys where device_id = $1", device);
-        var before = await DumpAsync(host.ConnectionString);
+        var before = await PgDump.DumpAsync(host.ConnectionString);
         Assert.Contains(ciphertext, before, StringComparison.Ordinal);            // the search below can find what it looks for
         Assert.Contains(Convert.ToHexStringLower(wrapped), before, StringComparison.Ordinal);
 
@@ -128,7 +129,7 @@ public sealed class GdprTests
         Assert.NotEqual(Guid.Empty, receipt.ReceiptId);
         Assert.Equal(1, receipt.Deleted["data_keys"]);
         Assert.Equal(1, receipt.Deleted["devices"]);
-        var after = await DumpAsync(host.ConnectionString);
+        var after = await PgDump.DumpAsync(host.ConnectionString);
         foreach (var secret in new[] { token, oldToken, ciphertext, Convert.ToHexStringLower(wrapped), Convert.ToBase64String(wrapped), device.ToString() })
         {
             Assert.DoesNotContain(secret, after, StringComparison.OrdinalIgnoreCase);
@@ -171,32 +172,4 @@ public sealed class GdprTests
         Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
     }
 
-    internal static async Task<string> DumpAsync(string connectionString)
-    {
-        var cs = new NpgsqlConnectionStringBuilder(connectionString);
-        var psi = new ProcessStartInfo("/usr/lib/postgresql/15/bin/pg_dump")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardOutputEncoding = Encoding.UTF8,
-        };
-        foreach (var a in new[] { "-h", cs.Host!, "-p", cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", cs.Username!, "-d", cs.Database!, "--no-owner" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        if (!string.IsNullOrEmpty(cs.Password))
-        {
-            psi.Environment["PGPASSWORD"] = cs.Password;
-        }
-
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, "pg_dump failed: " + await error);
-        var dump = await output;
-        Assert.Contains("CREATE TABLE public.events", dump, StringComparison.Ordinal);
-        return dump;
-    }
 }

@@ -171,5 +171,4 @@ public sealed class GdprTests
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from push_queue where device_id = $1", other));
         Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
     }
-
 }

@@ -74,7 +74,7 @@ internal static partial class Log
     [LoggerMessage(2202, LogLevel.Warning, "{Pending} publishes are waiting for the ledger; answered wait/resource-constraint")]
     public static partial void Overloaded(ILogger logger, int pending);
 
-    [LoggerMessage(2203, LogLevel.Information, "First publish to a stateless node created device {Device} (push module {PushModule})")]
+    [LoggerMessage(2203, LogLevel.Debug, "First publish to a stateless node created device {Device} (push module {PushModule})")]
     public static partial void StatelessDeviceCreated(ILogger logger, string device, string pushModule);
 
     [LoggerMessage(2250, LogLevel.Debug, "Throttle sweep forgot {Removed} devices; {Remaining} remembered")]

@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(1020, LogLevel.Debug, "A batch of {Count} appends failed with {SqlState}; retrying each alone")]
     public static partial void BatchSplit(ILogger logger, int count, string sqlState);
 
+    [LoggerMessage(1022, LogLevel.Debug, "Could not notify feed readers of a committed append ({Error}); they will poll")]
+    public static partial void NotifyFailed(ILogger logger, string error);
+
     [LoggerMessage(1021, LogLevel.Warning, "A batch of {Count} appends failed; the callers were told")]
     public static partial void AppendFailed(ILogger logger, int count, Exception exception);
 }

@@ -77,22 +77,50 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
 
     private async Task<byte[]> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
     {
-        if (await GetAsync(deviceId, ct) is { } existing)
+        if (_cache.TryGetValue(deviceId, out var cached))
         {
-            return existing;
+            return cached;
         }
 
+        // One round trip: insert a fresh key unless the device has one, and read back whichever is stored (ours
+        // through RETURNING, an older one through the select; both share the statement's snapshot, so exactly one
+        // of them answers). The key's commit need not wait for its own WAL flush: nothing stored under it is
+        // acknowledged until a later synchronous commit (the append of the event that carries the ciphertext),
+        // and flushing that commit flushes this earlier one too. A crash before then loses only an unused key.
         var key = RandomNumberGenerator.GetBytes(32);
-        await using (var cmd = dataSource.CreateCommand(
-            "insert into data_keys (device_id, wrapped_key, created_at) values ($1, $2, $3) on conflict (device_id) do nothing"))
+        await using (var batch = dataSource.CreateBatch())
         {
-            cmd.Parameters.Add(new() { Value = deviceId });
-            cmd.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
-            cmd.Parameters.Add(new() { Value = clock.GetUtcNow() });
-            await cmd.ExecuteNonQueryAsync(ct);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
+            var upsert = new NpgsqlBatchCommand("""
+                with ins as (
+                    insert into data_keys (device_id, wrapped_key, created_at) values ($1, $2, $3)
+                    on conflict (device_id) do nothing
+                    returning wrapped_key
+                )
+                select wrapped_key from ins
+                union all
+                select wrapped_key from data_keys where device_id = $1
+                """);
+            upsert.Parameters.Add(new() { Value = deviceId });
+            upsert.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
+            upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
+            batch.BatchCommands.Add(upsert);
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            do
+            {
+                // Skips the SET's empty result, whether or not the reader starts on it.
+                if (reader.FieldCount > 0 && await reader.ReadAsync(ct))
+                {
+                    var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(0));
+                    _cache[deviceId] = stored;
+                    return stored;
+                }
+            }
+            while (await reader.NextResultAsync(ct));
         }
 
-        // A concurrent creator may have won the insert: everyone uses the stored key.
+        // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did
+        // nothing): a fresh statement sees it.
         return await GetAsync(deviceId, ct) ?? throw new InvalidOperationException("The data key vanished while it was being created.");
     }
 }

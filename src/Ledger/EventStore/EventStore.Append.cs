@@ -220,7 +220,6 @@ public sealed partial class EventStore
             }
         }
 
-        cmd.BatchCommands.Add(new NpgsqlBatchCommand($"select pg_notify('{NotifyChannel}', '')"));
 
         var seqs = new long[total];
         var versions = new long[total];
@@ -240,6 +239,7 @@ public sealed partial class EventStore
             }
         }
 
+        await NotifyAppendedAsync(connection);
         LedgerMetrics.BatchSize.Record(batch.Count);
         LedgerMetrics.EventsAppended.Add(total);
         BatchCommitted?.Invoke(batch.Count);
@@ -253,6 +253,29 @@ public sealed partial class EventStore
         {
             last += p.Events.Count;
             p.Completion.TrySetResult(new AppendResult(versions[last], seqs[last]));
+        }
+    }
+
+    /// <summary>
+    /// Wakes feed readers after the batch committed, in a transaction of its own. A NOTIFY inside the append would
+    /// hold PostgreSQL's database-wide notify lock from pre-commit until the commit's WAL flush returned, so every
+    /// appending transaction (all group-commit writers, the dispatcher's outcomes) would fsync one at a time. This
+    /// one needs no flush of its own (it writes nothing readers depend on), so it holds the lock only briefly. A lost
+    /// notification only delays readers until their polling fallback.
+    /// </summary>
+    private async Task NotifyAppendedAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await using var notify = new NpgsqlBatch(connection);
+            notify.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
+            notify.BatchCommands.Add(new NpgsqlBatchCommand($"select pg_notify('{NotifyChannel}', '')"));
+            await notify.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (NpgsqlException ex)
+        {
+            // The events are committed: the callers must hear "done", not this failure.
+            Log.NotifyFailed(_logger, ex.GetType().Name);
         }
     }
 }

@@ -220,7 +220,6 @@ public sealed partial class EventStore
             }
         }
 
-
         var seqs = new long[total];
         var versions = new long[total];
         await using (var reader = await cmd.ExecuteReaderAsync(ct))

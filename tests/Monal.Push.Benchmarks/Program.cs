@@ -1,3 +1,4 @@
+using Monal.Push.Benchmarks.Delivery;
 using Monal.Push.Benchmarks.EndToEnd;
 using Monal.Push.Benchmarks.Ledger;
 using Monal.Push.Benchmarks.Projections;
@@ -17,6 +18,8 @@ switch (verb)
         return await RebuildBenchmark.RunAsync(rest);
     case "purge":
         return await PurgeBenchmark.RunAsync(rest);
+    case "delivery":
+        return await DeliveryBenchmark.RunAsync(rest);
     case "micro":
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AppendBenchmark).Assembly).Run(rest);
         return 0;
@@ -28,6 +31,7 @@ switch (verb)
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
               purge [--events N]                            partition-dropping purge vs naive DELETE (issue 6)
+              delivery [--pushes N]                         dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
             """);
         return verb == "help" ? 0 : 2;

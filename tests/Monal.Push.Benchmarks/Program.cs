@@ -31,7 +31,7 @@ switch (verb)
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
               purge [--events N]                            partition-dropping purge vs naive DELETE (issue 6)
-              delivery [--pushes N]                         dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
+              delivery [--pushes N] [--backlog]             dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
             """);
         return verb == "help" ? 0 : 2;

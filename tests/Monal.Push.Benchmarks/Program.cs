@@ -1,5 +1,8 @@
+using Monal.Push.Benchmarks.Delivery;
 using Monal.Push.Benchmarks.EndToEnd;
 using Monal.Push.Benchmarks.Ledger;
+using Monal.Push.Benchmarks.Projections;
+using Monal.Push.Benchmarks.Purge;
 
 // Benchmarks are programs, never tests (README: "Benchmarks"). Each verb prints one table and the command that
 // produced it; docs/benchmarks.md keeps the figures.
@@ -11,6 +14,12 @@ switch (verb)
         return await AppendBenchmark.RunAsync(rest);
     case "e2e":
         return await EndToEndBenchmark.RunAsync(rest);
+    case "rebuild":
+        return await RebuildBenchmark.RunAsync(rest);
+    case "purge":
+        return await PurgeBenchmark.RunAsync(rest);
+    case "delivery":
+        return await DeliveryBenchmark.RunAsync(rest);
     case "micro":
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AppendBenchmark).Assembly).Run(rest);
         return 0;
@@ -20,6 +29,9 @@ switch (verb)
               ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
               e2e [--quick] [--devices N] [--outstanding N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
+              rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
+              purge [--events N]                            partition-dropping purge vs naive DELETE (issue 6)
+              delivery [--pushes N] [--backlog]             dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
             """);
         return verb == "help" ? 0 : 2;

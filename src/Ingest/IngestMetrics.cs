@@ -36,7 +36,7 @@ internal sealed class IngestMetrics
         {
             var connection = new Lazy<ComponentConnection?>(() => services.GetService(typeof(ComponentConnection)) as ComponentConnection);
             meter.CreateObservableCounter(
-                "monal.push.ingest.component.reconnects", () => connection.Value?.Reconnects ?? 0, "{reconnect}",
+                "monal.push.ingest.component.reconnects", () => Reconnects(connection), "{reconnect}",
                 "Times the XEP-0114 component link was re-established.");
         }
     }
@@ -54,4 +54,16 @@ internal sealed class IngestMetrics
 
     public void Registration(string action, string channel, string outcome) =>
         _registrations.Add(1, new("action", action), new("channel", channel), new("outcome", outcome));
+
+    private static long Reconnects(Lazy<ComponentConnection?> connection)
+    {
+        try
+        {
+            return connection.Value?.Reconnects ?? 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0; // the host is stopping
+        }
+    }
 }

@@ -16,11 +16,14 @@ internal sealed class PrometheusMetrics : IDisposable
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, Series> _series = new();
 
-    public PrometheusMetrics()
+    public PrometheusMetrics(IMeterFactory? meterFactory = null)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name.StartsWith("Monal.Push", StringComparison.Ordinal))
+            // Meters made by a host's IMeterFactory belong to that host: with several hosts in one process (tests),
+            // each /metrics shows its own host's and the process-wide (unscoped) meters only.
+            var ours = instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, meterFactory);
+            if (ours && instrument.Meter.Name.StartsWith("Monal.Push", StringComparison.Ordinal))
             {
                 _series.TryAdd(instrument, new Series(instrument, BucketsOf(instrument)));
                 listener.EnableMeasurementEvents(instrument);
@@ -43,7 +46,15 @@ internal sealed class PrometheusMetrics : IDisposable
     /// <summary>The exposition text: observable instruments are read now, the others as accumulated.</summary>
     public string Render()
     {
-        _listener.RecordObservableInstruments();
+        try
+        {
+            _listener.RecordObservableInstruments();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException or AggregateException)
+        {
+            // An observable callback of a component that is shutting down: serve what was accumulated.
+        }
+
         var text = new StringBuilder();
         foreach (var series in _series.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
         {

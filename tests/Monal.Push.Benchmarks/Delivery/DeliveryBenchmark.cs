@@ -37,12 +37,15 @@ internal static class DeliveryBenchmark
         // --backlog: append every push before the dispatcher starts, so pushes/s is the drain rate alone (the live run's
         // rate is capped by the 64 appenders); latency then includes the wait in the backlog.
         var backlog = args.Contains("--backlog");
+        // --connections N: allow 100×N requests in flight; the mock allows 100 streams per connection, so the client's
+        // handler (EnableMultipleHttp2Connections) opens up to N connections to it.
+        var connections = Math.Max(1, AppendBenchmark.Option(args, "--connections", 1));
         var work = Directory.CreateTempSubdirectory("monal-delivery-").FullName;
         try
         {
             await using var db = await BenchDatabase.StartAsync();
             Console.WriteLine($"# delivery benchmark: {Environment.ProcessorCount} cores, {await db.ServerVersionAsync()}, load average {LoadAverage.Now()}");
-            Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- delivery --pushes {pushes}{(backlog ? " --backlog" : "")}");
+            Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- delivery --pushes {pushes}{(backlog ? " --backlog" : "")} --connections {connections}");
 
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var keyFile = Path.Combine(work, $"AuthKey_{KeyId}.p8");
@@ -72,7 +75,8 @@ internal static class DeliveryBenchmark
                 [$"PushModules:{Module}:KeyId"] = KeyId,
                 [$"PushModules:{Module}:KeyFile"] = keyFile,
                 [$"PushModules:{Module}:Endpoint"] = apns.Endpoint.ToString(),
-                [$"PushModules:{Module}:MaxConcurrentRequests"] = "100",
+                [$"PushModules:{Module}:MaxConcurrentRequests"] = (100 * connections).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Delivery:MaxInFlight"] = (100 * connections + 64).ToString(System.Globalization.CultureInfo.InvariantCulture),
             }).Build();
             await using var provider = new ServiceCollection()
                 .AddSingleton<IConfiguration>(config)
@@ -163,7 +167,7 @@ internal static class DeliveryBenchmark
             Console.WriteLine();
             Console.WriteLine("| what | pushes/s | p50 requested→delivered | p99 requested→delivered | vs HTTP/2 ceiling |");
             Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
-            Console.WriteLine($"| dispatcher{(backlog ? " draining a backlog" : "")}, {pushes:N0} pushes, {Devices:N0} devices, MaxConcurrentRequests=100, one connection | {rate:N0} | {p50:N1} ms | {p99:N1} ms | {rate / ceiling:P0} |");
+            Console.WriteLine($"| dispatcher{(backlog ? " draining a backlog" : "")}, {pushes:N0} pushes, {Devices:N0} devices, MaxConcurrentRequests={100 * connections}, {(connections == 1 ? "one connection" : $"up to {connections} connections")} | {rate:N0} | {p50:N1} ms | {p99:N1} ms | {rate / ceiling:P0} |");
             Console.WriteLine($"| raw HttpClient HTTP/2 ceiling (one connection, 100 in flight, 5 s) | {ceiling:N0} | – | – | 100 % |");
             Console.WriteLine($"# load average after: {LoadAverage.Now()}");
             return failed == 0 ? 0 : 1;

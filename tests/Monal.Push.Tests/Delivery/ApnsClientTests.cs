@@ -1,3 +1,4 @@
+using Monal.Push.Tests.Fixtures;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Monal.Push.Delivery.Apns;
@@ -11,7 +12,7 @@ public sealed class ApnsClientTests : IDisposable
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
     private readonly ProviderKeyFile _key = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly ManualClock _time = new();
     private readonly ApnsJwtProvider _jwt;
     // No test may hang the run: everything gives up after a minute.
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));

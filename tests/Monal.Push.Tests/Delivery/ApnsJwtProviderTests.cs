@@ -1,3 +1,4 @@
+using Monal.Push.Tests.Fixtures;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
@@ -10,7 +11,7 @@ namespace Monal.Push.Tests.Delivery;
 public sealed class ApnsJwtProviderTests : IDisposable
 {
     private readonly ProviderKeyFile _key = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly ManualClock _time = new();
 
     public void Dispose() => _key.Dispose();
 

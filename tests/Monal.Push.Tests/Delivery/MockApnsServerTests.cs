@@ -1,3 +1,4 @@
+using Monal.Push.Tests.Fixtures;
 using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -12,7 +13,7 @@ public sealed class MockApnsServerTests : IDisposable
     private const string Topic = "im.monal.test";
 
     private readonly ProviderKeyFile _key = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly ManualClock _time = new();
     private readonly ApnsJwtProvider _jwt;
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));
 
@@ -148,7 +149,7 @@ public sealed class MockApnsServerTests : IDisposable
     [Fact]
     public async Task Mock_Should_AnswerExpiredProviderToken_When_IatIsOlderThanAnHour()
     {
-        var mockTime = new ManualTimeProvider(_time.GetUtcNow().AddMinutes(61));
+        var mockTime = new ManualClock(_time.GetUtcNow().AddMinutes(61));
         await using var mock = await StartMockAsync(mockTime);
         using var client = new ApnsClient(new ApnsClientOptions { Endpoint = mock.Endpoint, JwtProvider = _jwt }, _time, NullLogger.Instance);
         var before = _jwt.GetAuthorizationHeader();

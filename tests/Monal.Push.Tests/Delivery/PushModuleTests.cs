@@ -1,3 +1,4 @@
+using Monal.Push.Tests.Fixtures;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Configuration;
@@ -14,7 +15,7 @@ namespace Monal.Push.Tests.Delivery;
 public sealed class PushModuleTests : IDisposable
 {
     private readonly ProviderKeyFile _key = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly ManualClock _time = new();
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));
 
     private CancellationToken _ct => _timeout.Token;

@@ -36,6 +36,7 @@ public static class LedgerServiceCollectionExtensions
             }
 
             var builder = new NpgsqlDataSourceBuilder(connectionString);
+            LedgerDataSource.PrepareStatements(builder, connectionString);
             builder.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
             return builder.Build();
         });

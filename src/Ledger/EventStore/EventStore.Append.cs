@@ -1,4 +1,3 @@
-using System.Text;
 using Monal.Push.Ledger.Events;
 using Npgsql;
 using NpgsqlTypes;
@@ -23,7 +22,7 @@ public sealed partial class EventStore
             select x.ord, x.stream_id, s.version - u.cnt + x.off as version, x.type, x.data, x.meta, x.is_push,
                    case when u.expected >= 0 and s.version - u.cnt <> u.expected
                         then monal_version_conflict(u.id, u.expected, s.version - u.cnt) end as conflict
-            from unnest($6::int[], $7::uuid[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bool[])
+            from unnest($6::int[], $7::uuid[], $8::bigint[], $9::text[], $10::jsonb[], $11::jsonb[], $12::bool[])
                  as x(ord, stream_id, off, type, data, meta, is_push)
             join s on s.id = x.stream_id
             join u on u.id = x.stream_id
@@ -31,10 +30,10 @@ public sealed partial class EventStore
             select o.*, nextval('event_seq') as seq from (select * from j order by ord) o
         ), i1 as (
             insert into events (seq, stream_id, version, type, data, metadata, "timestamp")
-            select seq, stream_id, version, type, data::jsonb, meta::jsonb, $5 from e where not is_push
+            select seq, stream_id, version, type, data, meta, $5 from e where not is_push
         ), i2 as (
             insert into push_events (seq, stream_id, version, type, data, metadata, "timestamp")
-            select seq, stream_id, version, type, data::jsonb, meta::jsonb, $5 from e where is_push
+            select seq, stream_id, version, type, data, meta, $5 from e where is_push
         )
         select ord, seq, version from e order by ord
         """;
@@ -169,15 +168,15 @@ public sealed partial class EventStore
         var eStream = new Guid[total];
         var eOff = new long[total];
         var eType = new string[total];
-        var eData = new string[total];
-        var eMeta = new string?[total];
+        var eData = new byte[total][];
+        var eMeta = new byte[]?[total];
         var ePush = new bool[total];
         var offsets = new Dictionary<Guid, long>(byStream.Count);
         var pendingEvents = _inline.Length > 0 || Committed is not null ? new List<PendingEvent>(total) : null;
         var n = 0;
         foreach (var p in batch)
         {
-            var meta = p.Metadata is null ? null : System.Text.Json.JsonSerializer.Serialize(p.Metadata, LedgerJson.Default.EventMetadata);
+            var meta = p.Metadata is null ? null : System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(p.Metadata, LedgerJson.Default.EventMetadata);
             foreach (var data in p.Events)
             {
                 offsets[p.StreamId] = offsets.GetValueOrDefault(p.StreamId) + 1;
@@ -186,7 +185,7 @@ public sealed partial class EventStore
                 eStream[n] = p.StreamId;
                 eOff[n] = offsets[p.StreamId];
                 eType[n] = EventTypes.NameOf(type);
-                eData[n] = Encoding.UTF8.GetString(EventTypes.Serialize(data));
+                eData[n] = EventTypes.Serialize(data);
                 eMeta[n] = meta;
                 ePush[n] = EventTypes.IsPushEvent(type);
                 pendingEvents?.Add(new PendingEvent(p.StreamId, data, now));
@@ -208,8 +207,8 @@ public sealed partial class EventStore
         append.Parameters.Add(new() { Value = eStream, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
         append.Parameters.Add(new() { Value = eOff, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
         append.Parameters.Add(new() { Value = eType, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        append.Parameters.Add(new() { Value = eData, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        append.Parameters.Add(new() { Value = eMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        append.Parameters.Add(new() { Value = eData, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        append.Parameters.Add(new() { Value = eMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         append.Parameters.Add(new() { Value = ePush, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
         cmd.BatchCommands.Add(append);
         if (pendingEvents is not null)
@@ -238,7 +237,6 @@ public sealed partial class EventStore
             }
         }
 
-        await NotifyAppendedAsync(connection);
         LedgerMetrics.BatchSize.Record(batch.Count);
         LedgerMetrics.EventsAppended.Add(total);
         BatchCommitted?.Invoke(batch.Count);
@@ -253,29 +251,8 @@ public sealed partial class EventStore
             last += p.Events.Count;
             p.Completion.TrySetResult(new AppendResult(versions[last], seqs[last]));
         }
-    }
 
-    /// <summary>
-    /// Wakes feed readers after the batch committed, in a transaction of its own. A NOTIFY inside the append would
-    /// hold PostgreSQL's database-wide notify lock from pre-commit until the commit's WAL flush returned, so every
-    /// appending transaction (all group-commit writers, the dispatcher's outcomes) would fsync one at a time. This
-    /// one needs no flush of its own (it writes nothing readers depend on), so it holds the lock only briefly. A lost
-    /// notification only delays readers until their polling fallback.
-    /// </summary>
-    private async Task NotifyAppendedAsync(NpgsqlConnection connection)
-    {
-        try
-        {
-            await using var notify = new NpgsqlBatch(connection);
-            notify.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
-            notify.BatchCommands.Add(new NpgsqlBatchCommand($"select pg_notify('{NotifyChannel}', '')"));
-            await notify.ExecuteNonQueryAsync(CancellationToken.None);
-        }
-        catch (NpgsqlException ex)
-        {
-            // The events are committed: the callers must hear "done", not this failure.
-            Log.NotifyFailed(_logger, ex.GetType().Name);
-        }
+        _notifier.Signal();
     }
 }
 

@@ -22,6 +22,7 @@ public sealed partial class EventStore : IAsyncDisposable
     private readonly LedgerOptions _options;
     private readonly ILogger<EventStore> _logger;
     private readonly GroupCommitter? _committer;
+    private readonly AppendNotifier _notifier;
 
     /// <summary>Creates the store; group commit starts its writers at once when enabled.</summary>
     public EventStore(
@@ -38,6 +39,7 @@ public sealed partial class EventStore : IAsyncDisposable
         _deletionHooks = [.. deletionHooks];
         _options = options.Value;
         _logger = logger;
+        _notifier = new AppendNotifier(dataSource, logger);
         if (_options.GroupCommit)
         {
             _committer = new GroupCommitter(this, Math.Max(1, _options.MaxBatch), Math.Max(1, _options.Writers));
@@ -65,5 +67,7 @@ public sealed partial class EventStore : IAsyncDisposable
         {
             await _committer.DisposeAsync();
         }
+
+        await _notifier.DisposeAsync();
     }
 }

@@ -20,6 +20,7 @@ internal static class AppendBenchmark
     {
         var seconds = Option(args, "--seconds", 5);
         var appenders = OptionList(args, "--appenders", [1, 16, 256]);
+        var writers = Option(args, "--writers", new LedgerOptions().Writers);
         await using var db = await BenchDatabase.StartAsync();
         Console.WriteLine($"# ledger append benchmark: {Environment.ProcessorCount} cores, {await db.ServerVersionAsync()}, {seconds} s per row");
         Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- ledger --seconds {seconds}");
@@ -34,7 +35,7 @@ internal static class AppendBenchmark
         {
             foreach (var group in new[] { true, false })
             {
-                var (rate, batch) = await AppendRateAsync(db.DataSource, group, n, seconds, devices);
+                var (rate, batch) = await AppendRateAsync(db.DataSource, group, n, seconds, devices, writers);
                 if (group && n == appenders.Max())
                 {
                     best = rate;
@@ -51,10 +52,10 @@ internal static class AppendBenchmark
     }
 
     private static async Task<(double Rate, double MeanBatch)> AppendRateAsync(
-        NpgsqlDataSource dataSource, bool groupCommit, int appenders, int seconds, Guid[] devices)
+        NpgsqlDataSource dataSource, bool groupCommit, int appenders, int seconds, Guid[] devices, int writers)
     {
         await using var store = new EventStore(dataSource, TimeProvider.System, [], [],
-            Options.Create(new LedgerOptions { GroupCommit = groupCommit, Writers = 4, MaxBatch = 512 }),
+            Options.Create(new LedgerOptions { GroupCommit = groupCommit, Writers = writers, MaxBatch = 512 }),
             NullLogger<EventStore>.Instance);
         long batches = 0;
         store.BatchCommitted += _ => Interlocked.Increment(ref batches);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Ledger;
 using Monal.Push.Ledger.Embedded;
 using Monal.Push.Ledger.Schema;
 using Npgsql;
@@ -39,7 +40,9 @@ internal sealed class BenchDatabase : IAsyncDisposable
             cs = external;
         }
 
-        var dataSource = NpgsqlDataSource.Create(cs);
+        var builder = new NpgsqlDataSourceBuilder(cs);
+        LedgerDataSource.PrepareStatements(builder, cs);
+        var dataSource = builder.Build();
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
         return new BenchDatabase(cluster, folder, dataSource, cs);
     }

@@ -101,7 +101,8 @@ public sealed class AuditTests
         await using var host = await CleanAsync();
         var file = Path.Combine(LogFileNames.Folder(host.DataPath), LogFileNames.FileName(DateOnly.FromDateTime(host.Clock.GetUtcNow().UtcDateTime)));
         await File.AppendAllTextAsync(file, "2026-11-02T12:00:00.000Z level=Information category=X event=1 msg=\"push for juliet@capulet.example\"\n");
-        var line = File.ReadAllLines(file).Length;
+        // The host keeps logging into the same file: find the planted line rather than counting lines.
+        var line = Array.FindIndex(File.ReadAllLines(file), l => l.Contains("juliet@capulet.example", StringComparison.Ordinal)) + 1;
 
         var report = await host.Get<RetentionAuditor>().AuditAsync(CancellationToken.None);
 

@@ -16,6 +16,8 @@ switch (verb)
         return await EndToEndBenchmark.RunAsync(rest);
     case "rebuild":
         return await RebuildBenchmark.RunAsync(rest);
+    case "lag":
+        return await LagBenchmark.RunAsync(rest);
     case "purge":
         return await PurgeBenchmark.RunAsync(rest);
     case "delivery":
@@ -30,6 +32,7 @@ switch (verb)
               e2e [--quick] [--devices N] [--outstanding N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
+              lag [--rate N] [--seconds N]                  async projection lag while N pushes/s are appended (issue 5)
               purge [--events N]                            partition-dropping purge vs naive DELETE (issue 6)
               delivery [--pushes N] [--backlog]             dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks

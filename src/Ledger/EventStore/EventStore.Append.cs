@@ -10,7 +10,7 @@ public sealed partial class EventStore
     // deadlock on them), checks expected versions, takes global positions in append order and inserts into
     // both event tables. The preceding pg_current_xact_id() gives the transaction its xid before any position
     // is drawn; EventFeed's gap proof rests on that ordering.
-    private const string AppendSql = """
+    internal const string AppendSql = """
         with u as (
             select * from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) as u(id, type, cnt, expected)
         ), s as (

@@ -48,6 +48,11 @@ internal static class AppendBenchmark
         Console.WriteLine($"| raw multi-row INSERT (8 connections × 100 rows) | – | {raw:N0} | 100 | 100% |");
         Console.WriteLine();
         Console.WriteLine($"ratio: group commit with {appenders.Max()} appenders reaches {best / raw:P0} of the raw INSERT ceiling ({raw / best:N2}x slower)");
+        if (args.Contains("--ladder"))
+        {
+            await LadderAsync(db.DataSource, seconds, devices, raw, best);
+        }
+
         return 0;
     }
 
@@ -108,6 +113,143 @@ internal static class AppendBenchmark
                 cmd.Parameters.Add(new() { Value = ids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
                 cmd.Parameters.Add(new() { Value = versions, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
                 cmd.Parameters.Add(new() { Value = data, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                await cmd.ExecuteNonQueryAsync();
+                Interlocked.Add(ref count, 100);
+            }
+        }).ToArray();
+        await Task.WhenAll(tasks);
+        return count / sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// Where the distance to the raw ceiling goes: the same 100-row statements from 8 connections, adding one of the
+    /// store's guarantees at a time, then the store's own append statement with prebuilt parameters (no per-append
+    /// client work), next to the store itself.
+    /// </summary>
+    private static async Task LadderAsync(NpgsqlDataSource dataSource, int seconds, Guid[] devices, double raw, double store)
+    {
+        await using (var partition = dataSource.CreateCommand("select monal_ensure_push_partition((now() at time zone 'utc')::date)"))
+        {
+            await partition.ExecuteNonQueryAsync();
+        }
+
+        var random = new Random(7);
+        Guid[] Pick() => [.. devices.OrderBy(_ => random.Next()).Take(100).Order()];
+        byte[] Json(Guid d) => System.Text.Encoding.UTF8.GetBytes(
+            $$"""{"push_id":"{{Guid.CreateVersion7()}}","device_id":"{{d}}","domain":"example.org","requested_at":"2026-11-22T10:00:00+00:00","expires_at":"2026-11-23T10:00:00+00:00"}""");
+        var sets = Enumerable.Range(0, 64).Select(_ => Pick()).ToArray();
+        var json = sets.Select(set => set.Select(Json).ToArray()).ToArray();
+        var ones = Enumerable.Repeat(1L, 100).ToArray();
+
+        NpgsqlCommand Plain(int i, string sql)
+        {
+            var cmd = new NpgsqlCommand(sql);
+            cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = json[i % json.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+            return cmd;
+        }
+
+        var intoPushEvents = await RateAsync(dataSource, seconds, i => Plain(i, """
+            insert into push_events (seq, stream_id, version, type, data, "timestamp")
+            select nextval('event_seq'), s, 1, 'push_requested.v1', d, now() from unnest($1::uuid[], $2::jsonb[]) as u(s, d)
+            """));
+        var withStreams = await RateAsync(dataSource, seconds, i => Plain(i, """
+            with s as (
+                insert into streams as t (id, type, version, created_at, updated_at)
+                select id, 'device', 1, now(), now() from unnest($1::uuid[]) as id order by id
+                on conflict (id) do update set version = t.version + 1, updated_at = excluded.updated_at
+                returning t.id, t.version)
+            insert into push_events (seq, stream_id, version, type, data, "timestamp")
+            select nextval('event_seq'), s.id, s.version, 'push_requested.v1', u.d, now()
+            from unnest($1::uuid[], $2::jsonb[]) as u(id, d) join s on s.id = u.id
+            """));
+        var ord = Enumerable.Range(0, 100).ToArray();
+        var types = Enumerable.Repeat("device", 100).ToArray();
+        var any = Enumerable.Repeat(-1L, 100).ToArray();
+        var eventTypes = Enumerable.Repeat("push_requested.v1", 100).ToArray();
+        var noMeta = new byte[]?[100];
+        var push = Enumerable.Repeat(true, 100).ToArray();
+        var statement = await RateAsync(dataSource, seconds, i =>
+        {
+            var cmd = new NpgsqlCommand(EventStore.AppendSql);
+            cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = types, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = ones, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = any, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = DateTimeOffset.UtcNow, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            cmd.Parameters.Add(new() { Value = ord, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = ones, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = eventTypes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = json[i % json.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+            cmd.Parameters.Add(new() { Value = noMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+            cmd.Parameters.Add(new() { Value = push, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
+            return cmd;
+        });
+
+        var lean = await RateAsync(dataSource, seconds, i =>
+        {
+            var cmd = new NpgsqlCommand(LeanSql);
+            cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = types, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = ones, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = any, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = DateTimeOffset.UtcNow, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = ones, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = eventTypes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = json[i % json.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+            cmd.Parameters.Add(new() { Value = noMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+            cmd.Parameters.Add(new() { Value = push, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
+            return cmd;
+        });
+        Console.WriteLine($"| lean | {lean:N0} | {lean / raw:P0} |");
+        Console.WriteLine();
+        Console.WriteLine("| 100-row statement from 8 connections | events/s | vs raw INSERT |");
+        Console.WriteLine("| --- | ---: | ---: |");
+        Console.WriteLine($"| raw INSERT into a table with a primary key only | {raw:N0} | 100 % |");
+        Console.WriteLine($"| INSERT into push_events (day partition, primary key + (stream_id, version) index, event_seq) | {intoPushEvents:N0} | {intoPushEvents / raw:P0} |");
+        Console.WriteLine($"| ... plus the streams upsert that assigns versions | {withStreams:N0} | {withStreams / raw:P0} |");
+        Console.WriteLine($"| the store's append statement (versions, expected-version check, both tables, positions in order) | {statement:N0} | {statement / raw:P0} |");
+        Console.WriteLine($"| EventStore, group commit, {AppendersForLadder} appenders (one event per append, from the table above) | {store:N0} | {store / raw:P0} |");
+    }
+
+    private const int AppendersForLadder = 256;
+
+    private const string LeanSql = """
+        with s as (
+            insert into streams as t (id, type, version, created_at, updated_at)
+            select id, type, cnt, $5, $5 from unnest($1::uuid[], $2::text[], $3::bigint[]) as u(id, type, cnt)
+            on conflict (id) do update set version = t.version + excluded.version, updated_at = excluded.updated_at
+            returning t.id, t.version
+        ), e as (
+            select x.stream_id, s.version - 1 + x.off as version, x.type, x.data, x.meta, x.is_push, nextval('event_seq') as seq
+            from unnest($6::uuid[], $7::bigint[], $8::text[], $9::jsonb[], $10::jsonb[], $11::bool[])
+                 as x(stream_id, off, type, data, meta, is_push)
+            join s on s.id = x.stream_id
+        ), i1 as (
+            insert into events (seq, stream_id, version, type, data, metadata, "timestamp")
+            select seq, stream_id, version, type, data, meta, $5 from e where not is_push
+        ), i2 as (
+            insert into push_events (seq, stream_id, version, type, data, metadata, "timestamp")
+            select seq, stream_id, version, type, data, meta, $5 from e where is_push
+        )
+        select seq, version from e
+        """;
+
+    private static async Task<double> RateAsync(NpgsqlDataSource dataSource, int seconds, Func<int, NpgsqlCommand> make)
+    {
+        long count = 0;
+        long n = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        var sw = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, 8).Select(async _ =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            while (!stop.IsCancellationRequested)
+            {
+                await using var cmd = make((int)Interlocked.Increment(ref n));
+                cmd.Connection = connection;
                 await cmd.ExecuteNonQueryAsync();
                 Interlocked.Add(ref count, 100);
             }

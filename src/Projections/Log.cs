@@ -28,6 +28,9 @@ internal static partial class Log
     [LoggerMessage(4013, LogLevel.Debug, "Projection {Projection} applied {Count} events up to {Position}")]
     public static partial void PageApplied(ILogger logger, string projection, int count, long position);
 
+    [LoggerMessage(4032, LogLevel.Debug, "Projection {Projection} replayed {Count} positions up to {Position} in the database")]
+    public static partial void RangeApplied(ILogger logger, string projection, long count, long position);
+
     [LoggerMessage(4020, LogLevel.Information, "Rebuilding projection {Projection} from {Total} events")]
     public static partial void RebuildStarted(ILogger logger, string projection, long total);
 

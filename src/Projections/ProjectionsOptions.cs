@@ -9,6 +9,12 @@ public sealed class ProjectionsOptions
     /// <summary>Events per page the daemon applies in one transaction.</summary>
     public int PageSize { get; set; } = 1000;
 
+    /// <summary>
+    /// Most positions the daemon settles and applies in one transaction for projections that replay inside the
+    /// database (push_log, domain_usage).
+    /// </summary>
+    public int RangeSize { get; set; } = 10_000;
+
     /// <summary>Events per page during a rebuild.</summary>
     public int RebuildPageSize { get; set; } = 20_000;
 

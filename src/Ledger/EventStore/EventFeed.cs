@@ -27,28 +27,47 @@ public sealed class EventFeed(EventStore store)
     public async Task<IReadOnlyList<RecordedEvent>> ReadNextAsync(long checkpoint, int max, CancellationToken ct = default)
     {
         var rows = await store.ReadAllAsync(checkpoint, max, ct);
-        if (rows.Count == 0)
+        var settled = await SettledPrefixAsync(rows.Select(e => e.Sequence).ToArray(), checkpoint, ct);
+        return settled == rows.Count ? rows : rows.Take(settled).ToArray();
+    }
+
+    /// <summary>
+    /// How far the log is settled after <paramref name="checkpoint"/>, looking at up to <paramref name="max"/>
+    /// positions without reading their events: the highest position P such that every position in
+    /// (<paramref name="checkpoint"/>, P] is visible or proven dead, or the checkpoint itself when the next one is not
+    /// settled yet. Projections that replay inside the database read the range themselves.
+    /// </summary>
+    public async Task<long> ReadNextSettledAsync(long checkpoint, int max, CancellationToken ct = default)
+    {
+        var positions = await store.ReadPositionsAsync(checkpoint, max, ct);
+        var settled = await SettledPrefixAsync(positions, checkpoint, ct);
+        return settled == 0 ? checkpoint : positions[settled - 1];
+    }
+
+    /// <summary>How many of the visible positions, in order after the checkpoint, can be handed out without a skip.</summary>
+    private async Task<int> SettledPrefixAsync(long[] positions, long checkpoint, CancellationToken ct)
+    {
+        if (positions.Length == 0)
         {
-            return rows;
+            return 0;
         }
 
-        var result = new List<RecordedEvent>(rows.Count);
         var expected = checkpoint + 1;
-        foreach (var e in rows)
+        for (var i = 0; i < positions.Length; i++)
         {
-            if (e.Sequence != expected && e.Sequence > _provenBelow)
+            var position = positions[i];
+            if (position != expected && position > _provenBelow)
             {
-                if (!await ProveBelowAsync(rows[^1].Sequence, ct) || e.Sequence > _provenBelow)
+                if (!await ProveBelowAsync(positions[^1], ct) || position > _provenBelow)
                 {
-                    break;
+                    return i;
                 }
             }
 
-            result.Add(e);
-            expected = e.Sequence + 1;
+            expected = position + 1;
         }
 
-        return result;
+        return positions.Length;
     }
 
     private async Task<bool> ProveBelowAsync(long highestSeen, CancellationToken ct)

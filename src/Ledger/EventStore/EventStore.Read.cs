@@ -45,6 +45,27 @@ public sealed partial class EventStore
         return await ReadEventsAsync(cmd, ct);
     }
 
+    /// <summary>Like <see cref="ReadAllAsync"/>, the positions only.</summary>
+    public async Task<long[]> ReadPositionsAsync(long after, int max, CancellationToken ct = default)
+    {
+        await using var cmd = _dataSource.CreateCommand("""
+            (select seq from events where seq > $1 order by seq limit $2)
+            union all
+            (select seq from push_events where seq > $1 order by seq limit $2)
+            order by seq limit $2
+            """);
+        cmd.Parameters.Add(new() { Value = after });
+        cmd.Parameters.Add(new() { Value = max });
+        var list = new List<long>(Math.Min(max, 4096));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            list.Add(reader.GetInt64(0));
+        }
+
+        return [.. list];
+    }
+
     /// <summary>The highest position taken so far (visible or not).</summary>
     public async Task<long> GetLastSequenceAsync(CancellationToken ct = default)
     {

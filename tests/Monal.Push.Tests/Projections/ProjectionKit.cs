@@ -30,9 +30,10 @@ internal static class ProjectionKit
     public static PushRequested Requested(Guid device, string domain = "example.org", Guid? pushId = null, DateTimeOffset? at = null) =>
         new(pushId ?? Guid.CreateVersion7(), device, domain, at ?? T0, (at ?? T0).AddHours(1));
 
-    public static ProjectionsOptions Options(int pageSize = 1000) => new()
+    public static ProjectionsOptions Options(int pageSize = 1000, int rangeSize = 10_000) => new()
     {
         PageSize = pageSize,
+        RangeSize = rangeSize,
         RebuildPageSize = 50,
         RebuildRange = 7,
         PollInterval = TimeSpan.FromMilliseconds(200),

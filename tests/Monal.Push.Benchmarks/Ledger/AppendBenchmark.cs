@@ -25,6 +25,12 @@ internal static class AppendBenchmark
         Console.WriteLine($"# ledger append benchmark: {Environment.ProcessorCount} cores, {await db.ServerVersionAsync()}, {seconds} s per row");
         Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- ledger --seconds {seconds}");
         var devices = Enumerable.Range(0, 10_000).Select(_ => Guid.CreateVersion7()).ToArray();
+        var fillfactor = Option(args, "--streams-fillfactor", 0);
+        if (fillfactor > 0)
+        {
+            await using var alter = db.DataSource.CreateCommand($"alter table streams set (fillfactor = {fillfactor})");
+            await alter.ExecuteNonQueryAsync();
+        }
 
         var raw = await RawInsertCeilingAsync(db.DataSource, seconds);
         Console.WriteLine();
@@ -50,7 +56,7 @@ internal static class AppendBenchmark
         Console.WriteLine($"ratio: group commit with {appenders.Max()} appenders reaches {best / raw:P0} of the raw INSERT ceiling ({raw / best:N2}x slower)");
         if (args.Contains("--ladder"))
         {
-            await LadderAsync(db.DataSource, seconds, devices, raw, best);
+            await LadderAsync(db, seconds, devices);
         }
 
         return 0;
@@ -126,8 +132,9 @@ internal static class AppendBenchmark
     /// store's guarantees at a time, then the store's own append statement with prebuilt parameters (no per-append
     /// client work), next to the store itself.
     /// </summary>
-    private static async Task LadderAsync(NpgsqlDataSource dataSource, int seconds, Guid[] devices, double raw, double store)
+    private static async Task LadderAsync(BenchDatabase db, int seconds, Guid[] devices)
     {
+        var dataSource = db.DataSource;
         await using (var partition = dataSource.CreateCommand("select monal_ensure_push_partition((now() at time zone 'utc')::date)"))
         {
             await partition.ExecuteNonQueryAsync();
@@ -149,11 +156,12 @@ internal static class AppendBenchmark
             return cmd;
         }
 
-        var intoPushEvents = await RateAsync(dataSource, seconds, i => Plain(i, """
+        var rawRung = await Measured(db, () => RawInsertCeilingAsync(dataSource, seconds));
+        var intoPushEvents = await Measured(db, () => RateAsync(dataSource, seconds, i => Plain(i, """
             insert into push_events (seq, stream_id, version, type, data, "timestamp")
             select nextval('event_seq'), s, 1, 'push_requested.v1', d, now() from unnest($1::uuid[], $2::jsonb[]) as u(s, d)
-            """));
-        var withStreams = await RateAsync(dataSource, seconds, i => Plain(i, """
+            """)));
+        var withStreams = await Measured(db, () => RateAsync(dataSource, seconds, i => Plain(i, """
             with s as (
                 insert into streams as t (id, type, version, created_at, updated_at)
                 select id, 'device', 1, now(), now() from unnest($1::uuid[]) as id order by id
@@ -162,14 +170,14 @@ internal static class AppendBenchmark
             insert into push_events (seq, stream_id, version, type, data, "timestamp")
             select nextval('event_seq'), s.id, s.version, 'push_requested.v1', u.d, now()
             from unnest($1::uuid[], $2::jsonb[]) as u(id, d) join s on s.id = u.id
-            """));
+            """)));
         var ord = Enumerable.Range(0, 100).ToArray();
         var types = Enumerable.Repeat("device", 100).ToArray();
         var any = Enumerable.Repeat(-1L, 100).ToArray();
         var eventTypes = Enumerable.Repeat("push_requested.v1", 100).ToArray();
         var noMeta = new byte[]?[100];
         var push = Enumerable.Repeat(true, 100).ToArray();
-        var statement = await RateAsync(dataSource, seconds, i =>
+        var statement = await Measured(db, () => RateAsync(dataSource, seconds, i =>
         {
             var cmd = new NpgsqlCommand(EventStore.AppendSql);
             cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
@@ -185,9 +193,8 @@ internal static class AppendBenchmark
             cmd.Parameters.Add(new() { Value = noMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
             cmd.Parameters.Add(new() { Value = push, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
             return cmd;
-        });
-
-        var lean = await RateAsync(dataSource, seconds, i =>
+        }));
+        var lean = await Measured(db, () => RateAsync(dataSource, seconds, i =>
         {
             var cmd = new NpgsqlCommand(LeanSql);
             cmd.Parameters.Add(new() { Value = sets[i % sets.Length], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
@@ -202,16 +209,35 @@ internal static class AppendBenchmark
             cmd.Parameters.Add(new() { Value = noMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
             cmd.Parameters.Add(new() { Value = push, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
             return cmd;
-        });
-        Console.WriteLine($"| lean | {lean:N0} | {lean / raw:P0} |");
+        }));
+        var store = await Measured(db, async () => (await AppendRateAsync(dataSource, true, AppendersForLadder, seconds, devices, new LedgerOptions().Writers)).Rate);
+        var raw = rawRung.Rate;
         Console.WriteLine();
-        Console.WriteLine("| 100-row statement from 8 connections | events/s | vs raw INSERT |");
-        Console.WriteLine("| --- | ---: | ---: |");
-        Console.WriteLine($"| raw INSERT into a table with a primary key only | {raw:N0} | 100 % |");
-        Console.WriteLine($"| INSERT into push_events (day partition, primary key + (stream_id, version) index, event_seq) | {intoPushEvents:N0} | {intoPushEvents / raw:P0} |");
-        Console.WriteLine($"| ... plus the streams upsert that assigns versions | {withStreams:N0} | {withStreams / raw:P0} |");
-        Console.WriteLine($"| the store's append statement (versions, expected-version check, both tables, positions in order) | {statement:N0} | {statement / raw:P0} |");
-        Console.WriteLine($"| EventStore, group commit, {AppendersForLadder} appenders (one event per append, from the table above) | {store:N0} | {store / raw:P0} |");
+        Console.WriteLine("| what runs (8 connections, 100-row statements unless noted) | events/s | vs raw INSERT | server CPU µs/event | client CPU µs/event |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+        void Row(string what, Rung r) =>
+            Console.WriteLine($"| {what} | {r.Rate:N0} | {r.Rate / raw:P0} | {r.ServerMicros:N1} | {r.ClientMicros:N1} |");
+        Row("raw INSERT into a table with a primary key only", rawRung);
+        Row("INSERT into push_events (day partition, primary key + (stream_id, version) index, event_seq)", intoPushEvents);
+        Row("... plus the streams upsert that assigns versions", withStreams);
+        Row("the store's append statement (versions, expected-version check, both tables, positions in order)", statement);
+        Row("lean variant of the append statement (no ordering, no version check; not correct, for comparison)", lean);
+        Row($"EventStore, group commit, {AppendersForLadder} appenders, one event per append", store);
+    }
+
+    private readonly record struct Rung(double Rate, double ServerMicros, double ClientMicros);
+
+    private static async Task<Rung> Measured(BenchDatabase db, Func<Task<double>> run)
+    {
+        var server = db.ServerCpu();
+        var client = Process.GetCurrentProcess().TotalProcessorTime;
+        var watch = Stopwatch.StartNew();
+        var rate = await run();
+        var events = rate * watch.Elapsed.TotalSeconds;
+        return new Rung(
+            rate,
+            (db.ServerCpu() - server).TotalMicroseconds / events,
+            (Process.GetCurrentProcess().TotalProcessorTime - client).TotalMicroseconds / events);
     }
 
     private const int AppendersForLadder = 256;

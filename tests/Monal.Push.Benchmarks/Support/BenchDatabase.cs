@@ -47,6 +47,49 @@ internal sealed class BenchDatabase : IAsyncDisposable
         return new BenchDatabase(cluster, folder, dataSource, cs);
     }
 
+    /// <summary>
+    /// CPU time the private cluster has used so far (postmaster, its live children, and the children it has reaped),
+    /// from /proc; zero for an external database.
+    /// </summary>
+    public TimeSpan ServerCpu()
+    {
+        if (_cluster is null)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(_cluster.DataDirectory, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                // fields[1] = ppid, [11] utime, [12] stime, [13] cutime, [14] cstime (after the comm field).
+                if (pid == postmaster)
+                {
+                    ticks += long.Parse(fields[11]) + long.Parse(fields[12]) + long.Parse(fields[13]) + long.Parse(fields[14]);
+                }
+                else if (int.Parse(fields[1]) == postmaster)
+                {
+                    ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ
+    }
+
     public async Task<string> ServerVersionAsync()
     {
         await using var cmd = DataSource.CreateCommand("select version(), current_setting('synchronous_commit')");

@@ -44,7 +44,7 @@ internal static class DemoRunner
         output.WriteLine("4. The ledger: the read models `monal-push projections status` reports, and this device's rows.");
         await WriteLedgerAsync(stack, device, request, output, ct);
 
-        WriteWalkthrough(stack, output);
+        WriteWalkthrough(stack, device, output);
         if (once)
         {
             return;
@@ -145,7 +145,7 @@ internal static class DemoRunner
             $"push {pushId}  domain {reader.GetString(0)}  outcome {reader.GetString(1)}  status {(reader.IsDBNull(2) ? "-" : reader.GetInt32(2))}  latency {latency}");
     }
 
-    private static void WriteWalkthrough(DemoStack stack, TextWriter output)
+    private static void WriteWalkthrough(DemoStack stack, DemoDevice device, TextWriter output)
     {
         var prosody = stack.Prosody;
         var http = stack.Host.HttpAddress.ToString().TrimEnd('/');
@@ -153,14 +153,15 @@ internal static class DemoRunner
         var connection = $"Host={ledger.Host};Port={ledger.Port};Username={ledger.Username};Password={ledger.Password};Database={ledger.Database}";
         output.WriteLine();
         output.WriteLine($"{WalkthroughTitle} (the stack keeps running; Ctrl-C stops serve, Prosody, the mock APNs and PostgreSQL):");
-        output.WriteLine($"  * Press Enter: {stack.Bob.Name} writes to {stack.Alice.Name} again and you see the next push.");
+        output.WriteLine($"  * Press Enter: {stack.Bob.Name} writes to {stack.Alice.Name} again and you see the next push (serve sends at most one push");
+        output.WriteLine("    per device per Throttle:Window, 5 s by default: a message sooner than that waits, and several coalesce into one).");
         output.WriteLine($"  * XMPP: Prosody on 127.0.0.1:{prosody.ClientPort}, domain {prosody.Domain}, plain-text c2s (no TLS: use a client that allows it).");
         output.WriteLine($"      {stack.Alice.Jid(prosody)} / {stack.Alice.Password}   push enabled for the demo device (stay offline to get pushes)");
         output.WriteLine($"      {stack.Bob.Jid(prosody)} / {stack.Bob.Password}   log in as bob and write to alice: every message pushes");
         output.WriteLine($"  * serve: curl -s {http}/health/ready ; curl -s {http}/metrics | grep '^monal_push_'");
         output.WriteLine($"      register another device: curl -s -d type=apns -d node=$(cat /proc/sys/kernel/random/uuid) -d token=$(openssl rand -hex 32) {http}/v1/register");
         output.WriteLine($"  * the ledger: ./monal-push projections status '--ConnectionStrings:Ledger={connection}' '--Data:Path={stack.DataPath}'");
-        output.WriteLine($"      (also audit retention, gdpr export --node <node>; psql 'postgresql://{ledger.Username}:{ledger.Password}@{ledger.Host}:{ledger.Port}/{ledger.Database}')");
+        output.WriteLine($"      (likewise `audit retention`, `gdpr export --node {device.Node}`; psql 'postgresql://{ledger.Username}:{ledger.Password}@{ledger.Host}:{ledger.Port}/{ledger.Database}')");
         output.WriteLine($"  * logs: serve {Path.Combine(stack.DataPath, "logs")}, Prosody {prosody.LogFile}; mock APNs {stack.Apns.Endpoint} (h2c)");
     }
 

@@ -143,6 +143,7 @@ internal sealed class DemoStack : IAsyncDisposable
                 Users = new Dictionary<string, string> { [Alice.Name] = Alice.Password, [Bob.Name] = Bob.Password },
                 ParentDirectory = DataPath,
                 OwnSession = true,
+                Executable = commandLine["Demo:Prosody"] is { Length: > 0 } prosody ? prosody : new ProsodyOptions().Executable,
             }, ct);
         }
         catch (InvalidOperationException e)
@@ -174,6 +175,8 @@ internal sealed class DemoStack : IAsyncDisposable
         AddUnlessGiven(demo, commandLine, "Http:Urls", "http://127.0.0.1:0");
         // The walkthrough is the demo's console output; serve's Information lines still go to its log files.
         AddUnlessGiven(demo, commandLine, "Logging:Console:LogLevel:Default", "Warning");
+        // Quartz's clustered store warns at every start that earlier demo processes' scheduler instances are gone.
+        AddUnlessGiven(demo, commandLine, "Logging:Console:LogLevel:Quartz", "Error");
         started.Restart();
         _host = await MonalHost.StartAsync([.. switches, .. demo], HostRole.Serve, ct);
         ConnectionString = _host.Services.GetRequiredService<IConfiguration>().GetConnectionString("Ledger") ?? "";

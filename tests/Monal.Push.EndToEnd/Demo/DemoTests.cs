@@ -86,6 +86,20 @@ public sealed class DemoTests : IDisposable
         Assert.Empty(ProcessesUsing(_dataPath));
     }
 
+    [Fact]
+    public async Task Demo_Should_FailNamingThePackagesToInstall_When_ProsodyIsMissing()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exitCode = await Cli.Commands.DemoCommand.RunAsync(
+            [$"--Data:Path={_dataPath}", "--Demo:Prosody=/nonexistent/prosody"], once: true, output, error, TextReader.Null, CancellationToken.None);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("apt-get install -y prosody prosody-modules lua-unbound", error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(ProcessesUsing(_dataPath));
+    }
+
     public void Dispose()
     {
         foreach (var folder in (string[])[_dataPath, _workingDirectory])

@@ -15,6 +15,7 @@ internal static class MonalCommands
         root.Subcommands.Add(PurgeCommand.Create());
         root.Subcommands.Add(GdprCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         foreach (var command in root.Subcommands)
         {
             AllowConfigurationSwitches(command);

@@ -25,16 +25,21 @@ internal static class ProjectionsCommand
         {
             await using var host = await MonalHost.StartAsync(parse.UnmatchedTokens, HostRole.Admin, ct);
             var rows = await host.Services.GetRequiredService<ProjectionStatus>().GetStatusAsync(ct);
-            Console.Out.WriteLine($"{"projection",-14} {"kind",-7} {"position",12} {"high-water",12} {"lag",10}  {"updated",-20}  last error");
-            foreach (var r in rows)
-            {
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{r.Name,-14} {r.Kind,-7} {r.Position,12} {r.HighWater,12} {r.Lag,10}  {r.UpdatedAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",-20}  {(r.LastError is null ? "-" : $"{r.LastError} at {r.LastErrorAt:u}")}"));
-            }
-
+            WriteStatus(Console.Out, rows);
             return 0;
         });
         return status;
+    }
+
+    /// <summary>The status table (also printed by `monal-push demo`).</summary>
+    public static void WriteStatus(TextWriter output, IReadOnlyList<ProjectionStatusRow> rows, string indent = "")
+    {
+        output.WriteLine($"{indent}{"projection",-14} {"kind",-7} {"position",12} {"high-water",12} {"lag",10}  {"updated",-20}  last error");
+        foreach (var r in rows)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{indent}{r.Name,-14} {r.Kind,-7} {r.Position,12} {r.HighWater,12} {r.Lag,10}  {r.UpdatedAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",-20}  {(r.LastError is null ? "-" : $"{r.LastError} at {r.LastErrorAt:u}")}"));
+        }
     }
 
     private static Command Rebuild()

@@ -1,3 +1,4 @@
+using Monal.Push.Demo.RunningPeers;
 using Monal.Push.EndToEnd.Servers;
 
 namespace Monal.Push.EndToEnd.Pipeline;

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Monal.Push.Demo.Chatting;
 using Monal.Push.EndToEnd.Servers;
 using Monal.Push.MockApns;
 

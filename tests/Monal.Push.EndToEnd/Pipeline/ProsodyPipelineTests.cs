@@ -1,3 +1,4 @@
+using Monal.Push.Demo.Chatting;
 using static Monal.Push.EndToEnd.Pipeline.PipelineScenarios;
 
 namespace Monal.Push.EndToEnd.Pipeline;
@@ -50,7 +51,7 @@ public sealed class ProsodyPipelineTests(ProsodyPipelineFixture fixture) : IClas
         // The next publish to that node is answered item-not-found: no new push is requested for the device.
         var bob = NewUser("carol");
         await fixture.Server.CreateUserAsync(bob, "pw");
-        await using var b = await Servers.TinyXmppClient.ConnectAsync(fixture.Server, bob, "pw");
+        await using var b = await TinyXmppClient.ConnectAsync(fixture.Server, bob, "pw");
         var before = await fixture.Pipeline.CountAsync("select count(*) from push_events where type = 'push_requested.v1'");
         var refusals = await fixture.Pipeline.ItemNotFoundRepliesAsync();
         await b.SendMessageAsync(recipient, "second");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Monal.Push.Cli.Hosting;
+using Monal.Push.Demo.RunningPeers;
 using Monal.Push.EndToEnd.Servers;
 using Monal.Push.MockApns;
 using Monal.Push.Tests.Delivery;

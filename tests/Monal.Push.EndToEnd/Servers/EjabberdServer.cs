@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
+using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using Monal.Push.Demo.RunningPeers;
 
 namespace Monal.Push.EndToEnd.Servers;
 

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Xml.Linq;
+using Monal.Push.Demo.Chatting;
+using Monal.Push.Demo.RunningPeers;
 
 namespace Monal.Push.EndToEnd.Servers;
 

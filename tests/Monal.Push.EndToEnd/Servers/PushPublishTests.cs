@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Xml.Linq;
+using Monal.Push.Demo.Chatting;
+using Monal.Push.Demo.RunningPeers;
 using Xunit.Abstractions;
 
 namespace Monal.Push.EndToEnd.Servers;

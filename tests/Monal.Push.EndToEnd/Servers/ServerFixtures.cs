@@ -1,3 +1,5 @@
+using Monal.Push.Demo.RunningPeers;
+
 namespace Monal.Push.EndToEnd.Servers;
 
 /// <summary>One private Prosody (default push options: dummy body, no sender) per test class.</summary>

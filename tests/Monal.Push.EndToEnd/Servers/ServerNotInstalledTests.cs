@@ -1,3 +1,5 @@
+using Monal.Push.Demo.RunningPeers;
+
 namespace Monal.Push.EndToEnd.Servers;
 
 /// <summary>A machine without the servers must fail the end-to-end tests loudly, never skip them.</summary>

@@ -1,4 +1,4 @@
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.RunningPeers;
 
 /// <summary>How <see cref="ProsodyServer"/> configures its private instance.</summary>
 public sealed record ProsodyOptions
@@ -27,4 +27,13 @@ public sealed record ProsodyOptions
     public string Executable { get; init; } = "/usr/bin/prosody";
 
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Where the instance's private folder is created; the temp folder when null.</summary>
+    public string? ParentDirectory { get; init; }
+
+    /// <summary>
+    /// Starts Prosody in a session of its own (setsid), so a terminal's Ctrl-C reaches only the process that started
+    /// it, which stops it after its component has left (`monal-push demo`).
+    /// </summary>
+    public bool OwnSession { get; init; }
 }

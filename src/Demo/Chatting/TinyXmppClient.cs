@@ -4,11 +4,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using System.Xml.Linq;
+using Monal.Push.Demo.RunningPeers;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.Chatting;
 
 /// <summary>
-/// A minimal c2s client for tests (RFC 6120 without TLS): stream, SASL PLAIN, resource binding, session if
+/// A minimal c2s client for the tests and the demo (RFC 6120 without TLS): stream, SASL PLAIN, resource binding, session if
 /// offered, XEP-0357 enable/disable, messages and presence. Every wait is bounded by <see cref="Timeout"/>.
 /// </summary>
 public sealed class TinyXmppClient : IAsyncDisposable

@@ -1,4 +1,4 @@
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.RunningPeers;
 
 /// <summary>A private XMPP server instance on loopback that a test started and will stop.</summary>
 public interface IXmppServer : IAsyncDisposable

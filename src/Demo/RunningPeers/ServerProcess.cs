@@ -4,11 +4,11 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.RunningPeers;
 
 /// <summary>
 /// A server child process: started (as a service user when we are root), its output captured, stopped with
-/// SIGTERM and then SIGKILL. Shared by <see cref="ProsodyServer"/> and <see cref="EjabberdServer"/>.
+/// SIGTERM and then SIGKILL. Shared by <see cref="ProsodyServer"/> and the tests' ejabberd launcher.
 /// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
@@ -41,14 +41,17 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>
     /// Starts <paramref name="fileName"/>. When this process is root and <paramref name="runAsUser"/> is given, the
     /// child runs as that user through <c>setpriv</c>, which execs (unlike runuser/su it does not stay as a
-    /// parent), so the pid we hold is the server itself and SIGTERM reaches it.
+    /// parent), so the pid we hold is the server itself and SIGTERM reaches it. With <paramref name="ownSession"/> it
+    /// runs through <c>setsid</c> first, which execs too (our child is no process group leader, so it need not fork):
+    /// the server leaves our terminal's process group, and a Ctrl-C there reaches only us.
     /// </summary>
     public static ServerProcess Start(
         string fileName,
         IEnumerable<string> arguments,
         string? runAsUser,
         string workingDirectory,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null,
+        bool ownSession = false)
     {
         var info = new ProcessStartInfo
         {
@@ -58,17 +61,22 @@ internal sealed class ServerProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory,
         };
+        var command = new List<string>();
+        if (ownSession)
+        {
+            command.Add("setsid");
+        }
+
         if (runAsUser is not null && Environment.IsPrivilegedProcess)
         {
-            info.FileName = "setpriv";
-            info.ArgumentList.Add($"--reuid={runAsUser}");
-            info.ArgumentList.Add($"--regid={runAsUser}");
-            info.ArgumentList.Add("--init-groups");
-            info.ArgumentList.Add(fileName);
+            command.AddRange(["setpriv", $"--reuid={runAsUser}", $"--regid={runAsUser}", "--init-groups"]);
         }
-        else
+
+        command.Add(fileName);
+        info.FileName = command[0];
+        foreach (var part in command.Skip(1))
         {
-            info.FileName = fileName;
+            info.ArgumentList.Add(part);
         }
 
         foreach (var argument in arguments)
@@ -145,8 +153,19 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>A folder only we (and the service user, when root) can enter.</summary>
-    public static DirectoryInfo CreatePrivateDirectory(string prefix) => Directory.CreateTempSubdirectory(prefix);
+    /// <summary>A folder only we (and the service user, when root) can enter: in the temp folder, or in <paramref name="parent"/>.</summary>
+    public static DirectoryInfo CreatePrivateDirectory(string prefix, string? parent = null)
+    {
+        if (parent is null)
+        {
+            return Directory.CreateTempSubdirectory(prefix);
+        }
+
+        Directory.CreateDirectory(parent);
+        return Directory.CreateDirectory(
+            Path.Combine(parent, prefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
 
     /// <summary>Gives <paramref name="path"/> to the service user when we are root (the server must write there).</summary>
     public static async Task GiveToAsync(string path, string user, CancellationToken cancellationToken)

@@ -1,6 +1,6 @@
 using System.Xml.Linq;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.Chatting;
 
 /// <summary>The server answered with an error stanza, a SASL failure or a stream error.</summary>
 public sealed class XmppErrorException : Exception

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.RunningPeers;
 
 /// <summary>
 /// A private Prosody 0.12 (Debian 12 package) with mod_cloud_notify, on free loopback ports, with its own config,
@@ -13,6 +13,10 @@ namespace Monal.Push.EndToEnd.Servers;
 /// </summary>
 public sealed class ProsodyServer : IXmppServer
 {
+    /// <summary>What to run when Prosody or mod_cloud_notify is missing.</summary>
+    public const string InstallHint =
+        "Install it as root: `apt-get install -y prosody prosody-modules lua-unbound` (or `.ci/install-peers.sh`, which also installs ejabberd for the tests).";
+
     private const string ServiceUser = "prosody";
     private const int StartAttempts = 3;
 
@@ -31,6 +35,9 @@ public sealed class ProsodyServer : IXmppServer
     }
 
     public string Name => "Prosody";
+
+    /// <summary>The server's process id (the pid of prosody itself: setpriv and setsid exec it).</summary>
+    public int ProcessId => process.Id;
 
     public string Host => "127.0.0.1";
 
@@ -63,12 +70,12 @@ public sealed class ProsodyServer : IXmppServer
         options ??= new ProsodyOptions();
         if (!File.Exists(options.Executable))
         {
-            throw new InvalidOperationException($"Prosody is not installed: {options.Executable} does not exist. {ServerProcess.InstallHint}");
+            throw new InvalidOperationException($"Prosody is not installed: {options.Executable} does not exist. {InstallHint}");
         }
 
         if (!File.Exists("/usr/lib/prosody/modules/mod_cloud_notify/mod_cloud_notify.lua") && options.Executable == "/usr/bin/prosody")
         {
-            throw new InvalidOperationException($"mod_cloud_notify (Debian package prosody-modules) is not installed. {ServerProcess.InstallHint}");
+            throw new InvalidOperationException($"mod_cloud_notify (Debian package prosody-modules) is not installed. {InstallHint}");
         }
 
         var componentDomain = options.ComponentDomain ?? "push." + options.Domain;
@@ -76,7 +83,7 @@ public sealed class ProsodyServer : IXmppServer
         var failures = new StringBuilder();
         for (var attempt = 1; attempt <= StartAttempts; attempt++)
         {
-            var directory = ServerProcess.CreatePrivateDirectory("monal-prosody-");
+            var directory = ServerProcess.CreatePrivateDirectory("monal-prosody-", options.ParentDirectory);
             var clientPort = ServerProcess.FreeLoopbackPort();
             var componentPort = ServerProcess.FreeLoopbackPort();
             System.IO.Directory.CreateDirectory(Path.Combine(directory.FullName, "data"));
@@ -95,7 +102,8 @@ public sealed class ProsodyServer : IXmppServer
                 options.Executable,
                 ["--config", Path.Combine(directory.FullName, "prosody.cfg.lua"), "-F"],
                 ServiceUser,
-                directory.FullName);
+                directory.FullName,
+                ownSession: options.OwnSession);
             var server = new ProsodyServer(child, directory, options, clientPort, componentPort, componentDomain, componentSecret);
             string? outcome;
             try
@@ -153,7 +161,7 @@ public sealed class ProsodyServer : IXmppServer
     {
         var pushMaxErrors = options.PushMaxErrors is { } max ? $"push_max_errors = {max}\n" : "";
         return $$"""
-            -- Private test instance written by Monal.Push.EndToEnd ProsodyServer (see docs/peers.md).
+            -- Private instance written by Monal.Push.Demo ProsodyServer (tests and `monal-push demo`; see docs/peers.md).
             pidfile = {{Lua(Path.Combine(directory, "prosody.pid"))}}
             data_path = {{Lua(Path.Combine(directory, "data"))}}
             certificates = {{Lua(Path.Combine(directory, "certs"))}}

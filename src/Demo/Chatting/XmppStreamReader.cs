@@ -1,7 +1,7 @@
 using System.Xml;
 using System.Xml.Linq;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.Chatting;
 
 /// <summary>
 /// Reads an XMPP stream one top-level element at a time. Elements are built node by node and returned the moment

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Xml.Linq;
 
-namespace Monal.Push.EndToEnd.Servers;
+namespace Monal.Push.Demo.Chatting;
 
 /// <summary>A plain TCP XMPP connection: serialized writes, element reads, every wait bounded by a timeout.</summary>
 internal sealed class XmppConnection : IAsyncDisposable

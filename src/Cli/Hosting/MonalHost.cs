@@ -46,7 +46,9 @@ internal sealed class MonalHost : IAsyncDisposable
         var args = switches.ToArray();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
-            Args = args,
+            // No reload on change: watching appsettings.json puts a recursive watcher on the whole working
+            // directory (costly when it is /tmp or a home folder), and a running server re-reads nothing anyway.
+            Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
             ContentRootPath = Directory.GetCurrentDirectory(),
         });
         ConfigureSources(builder.Configuration, args);

@@ -78,19 +78,19 @@ public sealed partial class EventStore
             return new PurgeResult(expired.Count, (long)(await count.ExecuteScalarAsync(ct))!);
         }
 
-        var dropped = 0;
         var deleted = 0L;
+        var ready = new List<DayPartition>();
         foreach (var table in expired)
         {
-            var removed = await RemoveDayAsync(table, ct);
-            if (removed is { } n)
-            {
-                deleted += n;
-                dropped++;
-            }
-
             _partitions.TryRemove(table.Day, out _);
+            if (await DetachAsync(table, ct))
+            {
+                ready.Add(table);
+            }
         }
+
+        var (dropped, events) = await DropDaysAsync(ready, ct);
+        deleted += events;
 
         var boundary = days.FirstOrDefault(d => d.State == DayTable.Attached && Lower(d.Day) < cutoff && Upper(d.Day) > cutoff);
         if (boundary.Name is not null)
@@ -139,44 +139,88 @@ public sealed partial class EventStore
         return tables;
     }
 
-    // Returns the events the day held, or null when another purge removed it first.
-    private async Task<long?> RemoveDayAsync(DayPartition table, CancellationToken ct)
+    // With DetachConcurrently, detaches the partition (or finishes an interrupted detach); false when another purge
+    // removed it first. Not in a transaction block (PostgreSQL refuses it there): the parent is locked SHARE UPDATE
+    // EXCLUSIVE only, and the detach waits for the transactions that may still see the partition.
+    private async Task<bool> DetachAsync(DayPartition table, CancellationToken ct)
     {
-        var concurrently = _options.PartitionRemoval == PartitionRemoval.DetachConcurrently;
+        if (_options.PartitionRemoval != PartitionRemoval.DetachConcurrently || table.State == DayTable.Detached)
+        {
+            return true;
+        }
+
+        var verb = table.State == DayTable.DetachPending ? "finalize" : "concurrently";
+        await using var detach = _dataSource.CreateCommand($"alter table push_events detach partition \"{table.Name}\" {verb}");
+        detach.CommandTimeout = 0;
         try
         {
-            if (concurrently && table.State != DayTable.Detached)
-            {
-                // Not in a transaction block (PostgreSQL refuses it there): the parent is locked SHARE UPDATE
-                // EXCLUSIVE only, and the detach waits for transactions that may still see the partition.
-                var verb = table.State == DayTable.DetachPending ? "finalize" : "concurrently";
-                await using var detach = _dataSource.CreateCommand($"alter table push_events detach partition \"{table.Name}\" {verb}");
-                detach.CommandTimeout = 0;
-                await detach.ExecuteNonQueryAsync(ct);
-            }
-
-            // Once detached nothing can reach the table: the drop and the count lock nobody else out. With a plain
-            // DROP the parent's ACCESS EXCLUSIVE lock waits for every writer, so the count read after it is final.
-            await using var connection = await _dataSource.OpenConnectionAsync(ct);
-            await using var tx = await connection.BeginTransactionAsync(ct);
-            await using (var drop = new NpgsqlCommand($"drop table \"{table.Name}\"", connection, tx))
-            {
-                await drop.ExecuteNonQueryAsync(ct);
-            }
-
-            await using var count = new NpgsqlCommand("""
-                with d as (delete from push_event_days where day = $1 returning events)
-                select coalesce(sum(events), 0)::bigint from d
-                """, connection, tx);
-            count.Parameters.Add(new() { Value = table.Day });
-            var events = (long)(await count.ExecuteScalarAsync(ct))!;
-            await tx.CommitAsync(ct);
-            return events;
+            await detach.ExecuteNonQueryAsync(ct);
+            return true;
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable)
         {
-            return null;
+            return false;
         }
+    }
+
+    // Drops the days' tables and takes their counts out of push_event_days, all in one transaction (one commit). Once
+    // detached nothing can reach a table, so the drop locks nobody else out; with a plain DROP the parent's ACCESS
+    // EXCLUSIVE lock (held to the commit) waits for every writer first, so the counts read after it are final. When
+    // another purge dropped one of them meanwhile, each day is removed on its own instead.
+    private async Task<(int Dropped, long Events)> DropDaysAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    {
+        if (tables.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        try
+        {
+            return (tables.Count, await DropInOneTransactionAsync(tables, ct));
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable && tables.Count > 1)
+        {
+            var dropped = 0;
+            var events = 0L;
+            foreach (var table in tables)
+            {
+                try
+                {
+                    events += await DropInOneTransactionAsync([table], ct);
+                    dropped++;
+                }
+                catch (PostgresException one) when (one.SqlState is PostgresErrorCodes.UndefinedTable)
+                {
+                    // Removed by the other purge, which recorded it.
+                }
+            }
+
+            return (dropped, events);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable)
+        {
+            return (0, 0);
+        }
+    }
+
+    private async Task<long> DropInOneTransactionAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        foreach (var table in tables)
+        {
+            await using var drop = new NpgsqlCommand($"drop table \"{table.Name}\"", connection, tx);
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var count = new NpgsqlCommand("""
+            with d as (delete from push_event_days where day = any($1) returning events)
+            select coalesce(sum(events), 0)::bigint from d
+            """, connection, tx);
+        count.Parameters.Add(new() { Value = tables.Select(t => t.Day).ToArray() });
+        var events = (long)(await count.ExecuteScalarAsync(ct))!;
+        await tx.CommitAsync(ct);
+        return events;
     }
 
     // Deletes the rows before the cutoff from the partition holding it, batch by batch, each batch subtracting

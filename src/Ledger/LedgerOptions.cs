@@ -15,11 +15,33 @@ public sealed class LedgerOptions
     /// <summary>Concurrent group-commit writers (connections). MEASURED.md: about 8 connections is the sweet spot.</summary>
     public int Writers { get; set; } = 4;
 
+    /// <summary>
+    /// How the retention purge removes a push-event day partition (docs/benchmarks.md, "Push purge", measures both).
+    /// </summary>
+    public PartitionRemoval PartitionRemoval { get; set; } = PartitionRemoval.DetachConcurrently;
+
     /// <summary>The master key as base64 (32 bytes); when empty, <see cref="MasterKeyFile"/> is used.</summary>
     public string? MasterKey { get; set; }
 
     /// <summary>Where the master key file lives; default <c>master.key</c> under the data folder, created on first start.</summary>
     public string? MasterKeyFile { get; set; }
+}
+
+/// <summary>How the retention purge removes an expired push-event day partition.</summary>
+public enum PartitionRemoval
+{
+    /// <summary>
+    /// <c>ALTER TABLE push_events DETACH PARTITION … CONCURRENTLY</c>, then <c>DROP TABLE</c> of the detached table: the
+    /// parent is only ever locked SHARE UPDATE EXCLUSIVE, which appends (ROW EXCLUSIVE) do not wait for, even while
+    /// the detach itself waits for older transactions to finish.
+    /// </summary>
+    DetachConcurrently,
+
+    /// <summary>
+    /// <c>DROP TABLE</c> of the partition: takes ACCESS EXCLUSIVE on push_events, so appends queue behind it, and behind
+    /// whatever transaction it waits for.
+    /// </summary>
+    Drop,
 }
 
 /// <summary>The data folder (configuration section <c>Data</c>).</summary>

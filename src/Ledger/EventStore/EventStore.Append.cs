@@ -8,8 +8,9 @@ public sealed partial class EventStore
 {
     // One statement appends a whole batch: it upserts the streams rows (in id order, so two batches never
     // deadlock on them), checks expected versions, takes global positions in append order and inserts into
-    // both event tables. The preceding pg_current_xact_id() gives the transaction its xid before any position
-    // is drawn; EventFeed's gap proof rests on that ordering.
+    // both event tables, counting its push events in push_event_days (the row of its day and its own backend,
+    // which no concurrent transaction writes; migrations/0006). The preceding pg_current_xact_id() gives the
+    // transaction its xid before any position is drawn; EventFeed's gap proof rests on that ordering.
     internal const string AppendSql = """
         with u as (
             select * from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) as u(id, type, cnt, expected)
@@ -34,6 +35,10 @@ public sealed partial class EventStore
         ), i2 as (
             insert into push_events (seq, stream_id, version, type, data, metadata, "timestamp")
             select seq, stream_id, version, type, data, meta, $5 from e where is_push
+        ), c as (
+            insert into push_event_days as t (day, backend, events)
+            select ($5 at time zone 'UTC')::date, pg_backend_pid(), count(*) from e where is_push having count(*) > 0
+            on conflict (day, backend) do update set events = t.events + excluded.events
         )
         select ord, seq, version from e order by ord
         """;

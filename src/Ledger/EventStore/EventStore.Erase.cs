@@ -6,7 +6,8 @@ namespace Monal.Push.Ledger.EventStore;
 
 /// <summary>
 /// What a push-event purge removed (or would remove, in a dry run): whole days dropped (no table scan), and the
-/// events removed from dropped partitions and from batches in the boundary day.
+/// events removed from dropped partitions (counted exactly from push_event_days, not by reading them) and from
+/// batches in the boundary day.
 /// </summary>
 public readonly record struct PurgeResult(int PartitionsDropped, long EventsDeleted);
 
@@ -27,6 +28,12 @@ public sealed partial class EventStore
         // Lock the stream row first so a concurrent append waits and then sees the stream gone.
         batch.BatchCommands.Add(Command("select 1 from streams where id = $1 for update", streamId));
         batch.BatchCommands.Add(Command("delete from data_keys where device_id = $1", streamId));
+        // Its push events leave the per-day counts first (see migrations/0006); the stream lock keeps them from moving.
+        batch.BatchCommands.Add(Command("""
+            insert into push_event_days as t (day, backend, events)
+            select ("timestamp" at time zone 'UTC')::date, pg_backend_pid(), -count(*) from push_events where stream_id = $1 group by 1
+            on conflict (day, backend) do update set events = t.events + excluded.events
+            """, streamId));
         batch.BatchCommands.Add(Command("delete from push_events where stream_id = $1", streamId));
         batch.BatchCommands.Add(Command("delete from events where stream_id = $1", streamId));
         batch.BatchCommands.Add(Command("delete from streams where id = $1", streamId));
@@ -36,7 +43,7 @@ public sealed partial class EventStore
         }
 
         await batch.ExecuteNonQueryAsync(ct);
-        var deleted = (long)batch.BatchCommands[2].RecordsAffected + batch.BatchCommands[3].RecordsAffected;
+        var deleted = (long)batch.BatchCommands[3].RecordsAffected + batch.BatchCommands[4].RecordsAffected;
         await tx.CommitAsync(ct);
         return deleted;
     }
@@ -51,79 +58,209 @@ public sealed partial class EventStore
     }
 
     /// <summary>
-    /// Removes push events older than <paramref name="cutoff"/>: partitions whose whole day is before the cutoff are
-    /// counted and dropped; in the day that contains the cutoff, rows are deleted in bounded batches so ingestion is
-    /// never blocked for long. With <paramref name="dryRun"/> nothing is removed and the counts say what would be.
+    /// Removes push events older than <paramref name="cutoff"/> without reading the ones it removes: every day partition
+    /// wholly before the cutoff is detached (or dropped, see <see cref="LedgerOptions.PartitionRemoval"/>) and dropped,
+    /// and its events are counted exactly from push_event_days (kept by the append in its own transaction) in the
+    /// transaction that drops it. In the day that contains the cutoff, rows are deleted in bounded batches, subtracted
+    /// from that day's count as they go. Appends into today's partition are never blocked by the default removal.
+    /// With <paramref name="dryRun"/> nothing is removed and the events that would be are counted row by row.
+    /// A partition left half-removed by an interrupted run (detach pending, or detached but not dropped) is finished.
     /// </summary>
     public async Task<PurgeResult> PurgePushEventsAsync(DateTimeOffset cutoff, int batchSize, bool dryRun, CancellationToken ct = default)
     {
-        var partitions = new List<(string Name, DateTimeOffset Upper)>();
-        await using (var cmd = _dataSource.CreateCommand("""
-            select c.relname, pg_get_expr(c.relpartbound, c.oid)
-            from pg_inherits i join pg_class c on c.oid = i.inhrelid
-            where i.inhparent = 'push_events'::regclass
-            """))
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-            {
-                var name = reader.GetString(0);
-                if (TryParseDay(name, out var day))
-                {
-                    partitions.Add((name, new DateTimeOffset(day.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)));
-                }
-            }
-        }
-
-        var dropped = 0;
-        var deleted = 0L;
-        foreach (var (name, upper) in partitions.OrderBy(p => p.Upper))
-        {
-            if (upper > cutoff)
-            {
-                continue;
-            }
-
-            if (!dryRun)
-            {
-                await using var count = _dataSource.CreateCommand($"select count(*) from \"{name}\"");
-                deleted += (long)(await count.ExecuteScalarAsync(ct))!;
-                // A plain DROP takes an ACCESS EXCLUSIVE lock on the parent only for a moment; appends go to today.
-                await using var drop = _dataSource.CreateCommand($"drop table if exists \"{name}\"");
-                await drop.ExecuteNonQueryAsync(ct);
-                if (TryParseDay(name, out var day))
-                {
-                    _partitions.TryRemove(day, out _);
-                }
-            }
-
-            dropped++;
-        }
-
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        var days = await PushDayTablesAsync(ct);
+        var expired = days.Where(d => Upper(d.Day) <= cutoff).OrderBy(d => d.Day).ToList();
         if (dryRun)
         {
             await using var count = _dataSource.CreateCommand("select count(*) from push_events where \"timestamp\" < $1");
             count.Parameters.Add(new() { Value = cutoff });
-            return new PurgeResult(dropped, (long)(await count.ExecuteScalarAsync(ct))!);
+            return new PurgeResult(expired.Count, (long)(await count.ExecuteScalarAsync(ct))!);
         }
 
-        while (true)
+        var deleted = 0L;
+        var ready = new List<DayPartition>();
+        foreach (var table in expired)
         {
-            await using var delete = _dataSource.CreateCommand("""
-                delete from push_events where (seq, "timestamp") in (
-                    select seq, "timestamp" from push_events where "timestamp" < $1 limit $2)
-                """);
-            delete.Parameters.Add(new() { Value = cutoff });
-            delete.Parameters.Add(new() { Value = batchSize });
-            var n = await delete.ExecuteNonQueryAsync(ct);
-            deleted += n;
-            if (n < batchSize)
+            _partitions.TryRemove(table.Day, out _);
+            if (await DetachAsync(table, ct))
             {
-                break;
+                ready.Add(table);
             }
         }
 
+        var (dropped, events) = await DropDaysAsync(ready, ct);
+        deleted += events;
+
+        var boundary = days.FirstOrDefault(d => d.State == DayTable.Attached && Lower(d.Day) < cutoff && Upper(d.Day) > cutoff);
+        if (boundary.Name is not null)
+        {
+            deleted += await TrimDayAsync(boundary, cutoff, batchSize, ct);
+        }
+
         return new PurgeResult(dropped, deleted);
+    }
+
+    private enum DayTable
+    {
+        Attached,
+        DetachPending,
+        Detached,
+    }
+
+    private readonly record struct DayPartition(string Name, DateOnly Day, DayTable State);
+
+    private static DateTimeOffset Lower(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+
+    private static DateTimeOffset Upper(DateOnly day) => Lower(day.AddDays(1));
+
+    // Partitions of push_events and tables an interrupted purge detached but did not drop (same name, no parent).
+    private async Task<List<DayPartition>> PushDayTablesAsync(CancellationToken ct)
+    {
+        var tables = new List<DayPartition>();
+        await using var cmd = _dataSource.CreateCommand("""
+            select c.relname, i.inhrelid is not null, coalesce(i.inhdetachpending, false)
+            from pg_class c
+            left join pg_inherits i on i.inhrelid = c.oid and i.inhparent = 'push_events'::regclass
+            where c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace
+              and c.relname ~ '^push_events_[0-9]{8}$'
+            """);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var name = reader.GetString(0);
+            if (TryParseDay(name, out var day))
+            {
+                var state = !reader.GetBoolean(1) ? DayTable.Detached : reader.GetBoolean(2) ? DayTable.DetachPending : DayTable.Attached;
+                tables.Add(new DayPartition(name, day, state));
+            }
+        }
+
+        return tables;
+    }
+
+    // With DetachConcurrently, detaches the partition (or finishes an interrupted detach); false when another purge
+    // removed it first. Not in a transaction block (PostgreSQL refuses it there): the parent is locked SHARE UPDATE
+    // EXCLUSIVE only, and the detach waits for the transactions that may still see the partition.
+    private async Task<bool> DetachAsync(DayPartition table, CancellationToken ct)
+    {
+        if (_options.PartitionRemoval != PartitionRemoval.DetachConcurrently || table.State == DayTable.Detached)
+        {
+            return true;
+        }
+
+        var verb = table.State == DayTable.DetachPending ? "finalize" : "concurrently";
+        await using var detach = _dataSource.CreateCommand($"alter table push_events detach partition \"{table.Name}\" {verb}");
+        detach.CommandTimeout = 0;
+        try
+        {
+            await detach.ExecuteNonQueryAsync(ct);
+            return true;
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable)
+        {
+            return false;
+        }
+    }
+
+    // Drops the days' tables and takes their counts out of push_event_days, all in one transaction (one commit). Once
+    // detached nothing can reach a table, so the drop locks nobody else out; with a plain DROP the parent's ACCESS
+    // EXCLUSIVE lock (held to the commit) waits for every writer first, so the counts read after it are final. When
+    // another purge dropped one of them meanwhile, each day is removed on its own instead.
+    private async Task<(int Dropped, long Events)> DropDaysAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    {
+        if (tables.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        try
+        {
+            return (tables.Count, await DropInOneTransactionAsync(tables, ct));
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable && tables.Count > 1)
+        {
+            var dropped = 0;
+            var events = 0L;
+            foreach (var table in tables)
+            {
+                try
+                {
+                    events += await DropInOneTransactionAsync([table], ct);
+                    dropped++;
+                }
+                catch (PostgresException one) when (one.SqlState is PostgresErrorCodes.UndefinedTable)
+                {
+                    // Removed by the other purge, which recorded it.
+                }
+            }
+
+            return (dropped, events);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable)
+        {
+            return (0, 0);
+        }
+    }
+
+    private async Task<long> DropInOneTransactionAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        foreach (var table in tables)
+        {
+            await using var drop = new NpgsqlCommand($"drop table \"{table.Name}\"", connection, tx);
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var count = new NpgsqlCommand("""
+            with d as (delete from push_event_days where day = any($1) returning events)
+            select coalesce(sum(events), 0)::bigint from d
+            """, connection, tx);
+        count.Parameters.Add(new() { Value = tables.Select(t => t.Day).ToArray() });
+        var events = (long)(await count.ExecuteScalarAsync(ct))!;
+        await tx.CommitAsync(ct);
+        return events;
+    }
+
+    // Deletes the rows before the cutoff from the partition holding it, batch by batch, each batch subtracting
+    // itself from the day's count in its own transaction.
+    private async Task<long> TrimDayAsync(DayPartition table, DateTimeOffset cutoff, int batchSize, CancellationToken ct)
+    {
+        var deleted = 0L;
+        while (true)
+        {
+            await using var delete = _dataSource.CreateCommand($"""
+                with d as (
+                    delete from "{table.Name}"
+                    where ctid = any(array(select ctid from "{table.Name}" where "timestamp" < $1 limit $2))
+                    returning 1
+                ), c as (
+                    insert into push_event_days as t (day, backend, events)
+                    select $3, pg_backend_pid(), -count(*) from d having count(*) > 0
+                    on conflict (day, backend) do update set events = t.events + excluded.events
+                )
+                select count(*) from d
+                """);
+            delete.Parameters.Add(new() { Value = cutoff });
+            delete.Parameters.Add(new() { Value = batchSize });
+            delete.Parameters.Add(new() { Value = table.Day });
+            long n;
+            try
+            {
+                n = (long)(await delete.ExecuteScalarAsync(ct))!;
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable)
+            {
+                return deleted;
+            }
+
+            deleted += n;
+            if (n < batchSize)
+            {
+                return deleted;
+            }
+        }
     }
 
     private static bool TryParseDay(string partition, out DateOnly day) =>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -77,6 +78,7 @@ public sealed class RetentionAuditor(
                 $"the oldest item is {Describe(item.OldestAge)} old; the limit is {Describe(item.Limit)} (plus {Describe(item.Grace)} between runs)"));
         }
 
+        await PushEventTablesAsync(now, o, violations, ct);
         var jobs = await JobsAsync(now, o, violations, ct);
         var rows = await PersonalDataScanner.ScanDatabaseAsync(dataSource, violations, ct);
         var (files, lines) = await PersonalDataScanner.ScanLogFilesAsync(data.Value.Path, violations, ct);
@@ -140,6 +142,47 @@ public sealed class RetentionAuditor(
         }
 
         return result;
+    }
+
+    // The push purge removes a day by detaching its partition and dropping it; a killed run can leave the partition
+    // "detach pending" or a detached table, which queries on push_events (and the inventory above) no longer see.
+    // And the purge's evidence counts dropped events from push_event_days: they must match the stored events.
+    private async Task PushEventTablesAsync(DateTimeOffset now, RetentionOptions o, List<AuditViolation> violations, CancellationToken ct)
+    {
+        await using (var cmd = dataSource.CreateCommand("""
+            select c.relname, i.inhrelid is not null
+            from pg_class c
+            left join pg_inherits i on i.inhrelid = c.oid and i.inhparent = 'push_events'::regclass
+            where c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace
+              and c.relname ~ '^push_events_[0-9]{8}$' and (i.inhrelid is null or i.inhdetachpending)
+            order by 1
+            """))
+        {
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var name = reader.GetString(0);
+                if (DateOnly.TryParseExact(name["push_events_".Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+                    && now - new DateTimeOffset(day.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) > o.PushLog + o.PurgeInterval)
+                {
+                    violations.Add(new AuditViolation("push_events", "retention limit", name,
+                        $"{(reader.GetBoolean(1) ? "a partition left detach-pending" : "a table detached")} by an interrupted purge still holds the push events of {day:yyyy-MM-dd}; the next push-logs run drops it"));
+                }
+            }
+        }
+
+        await using var counts = dataSource.CreateCommand("""
+            select count(*) from (
+                select ("timestamp" at time zone 'UTC')::date as day, count(*) as n from push_events group by 1) r
+            full join (select day, sum(events) as n from push_event_days group by 1) c using (day)
+            where coalesce(r.n, 0) <> coalesce(c.n, 0)
+            """);
+        var off = (long)(await counts.ExecuteScalarAsync(ct))!;
+        if (off > 0)
+        {
+            violations.Add(new AuditViolation("push_event_days", "exact purge evidence", "push_event_days",
+                $"on {off} day(s) the per-day counts that RetentionRun reports for dropped partitions differ from the push events stored; something wrote push_events around EventStore"));
+        }
     }
 
     private async Task<InventoryItem> ItemAsync(

@@ -6,8 +6,9 @@ using Monal.Push.Purge.Scheduling;
 namespace Monal.Push.Purge.PurgingPushLogs;
 
 /// <summary>
-/// Deletes pushes and their outcomes older than Retention:PushLog: the push events (whole day partitions dropped,
-/// the boundary day deleted in batches, by the ledger), then the read models' push logs, push_log and
+/// Deletes pushes and their outcomes older than Retention:PushLog: the push events (whole day partitions detached
+/// and dropped without being read, counted exactly from push_event_days, the boundary day deleted in batches, by
+/// the ledger), then the read models' push logs, push_log and
 /// domain_usage_pushes, through their owner (<see cref="PushLogRetention"/>), also in bounded batches so that
 /// ingestion, which appends to today's partition, is never blocked for long. Registration data stays, and so do the
 /// per-day domain_usage counters, which hold no personal data.
@@ -22,6 +23,14 @@ internal sealed class PushLogPurger(EventStore store, PushLogRetention pushLogs,
     {
         ArgumentNullException.ThrowIfNull(deleted);
         var batch = Math.Max(1, options.Value.BatchSize);
+        if (!dryRun)
+        {
+            // Creating a partition locks push_events ACCESS EXCLUSIVE; done here, hours ahead, it never happens in the
+            // append path at midnight, where it would also wait behind a detach still running.
+            var today = DateOnly.FromDateTime((cutoff + options.Value.PushLog).UtcDateTime);
+            await store.EnsurePushPartitionsAsync(today, today.AddDays(2), ct);
+        }
+
         var events = await store.PurgePushEventsAsync(cutoff, batch, dryRun, ct);
         deleted["push_events"] = events.EventsDeleted;
         deleted["push_event_partitions"] = events.PartitionsDropped;

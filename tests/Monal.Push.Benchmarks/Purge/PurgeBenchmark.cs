@@ -11,9 +11,12 @@ using Npgsql;
 namespace Monal.Push.Benchmarks.Purge;
 
 /// <summary>
-/// Issue 6's benchmark: <see cref="EventStore.PurgePushEventsAsync"/> (drops whole day partitions, batches the boundary
-/// day) against a naive <c>DELETE FROM push_events WHERE "timestamp" &lt; cutoff</c>, on two identical private clusters
-/// holding N push events, half older than the 14-day cutoff (spread over 20 days) and half younger.
+/// Issue 6's benchmark: <see cref="EventStore.PurgePushEventsAsync"/> (removes whole day partitions without reading
+/// them, batches the boundary day) against a naive <c>DELETE FROM push_events WHERE "timestamp" &lt; cutoff</c>, on two
+/// identical private clusters holding N push events, half older than the 14-day cutoff (spread over 20 days) and half
+/// younger. While each runs, A appenders (default 64) append PushRequested events through a real EventStore (group
+/// commit, default options) into today's partition; their appends/s in a window before the purge (normal) and during
+/// it are compared. <c>--removal drop</c> removes partitions with a plain DROP instead of DETACH … CONCURRENTLY.
 /// </summary>
 internal static class PurgeBenchmark
 {
@@ -22,12 +25,17 @@ internal static class PurgeBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         var total = AppendBenchmark.Option(args, "--events", 2_000_000);
+        var appenders = AppendBenchmark.Option(args, "--appenders", 64);
+        var normalSeconds = AppendBenchmark.Option(args, "--normal-seconds", 5);
+        var removal = args.SkipWhile(a => a != "--removal").Skip(1).FirstOrDefault() is "drop"
+            ? PartitionRemoval.Drop
+            : PartitionRemoval.DetachConcurrently;
         var now = DateTimeOffset.UtcNow;
         var cutoff = now.AddDays(-14);
         await using var purged = await BenchDatabase.StartAsync();
         await using var naive = await BenchDatabase.StartAsync();
         Console.WriteLine($"# purge benchmark: {Environment.ProcessorCount} cores, {await purged.ServerVersionAsync()}, load average {LoadAverage.Now()}");
-        Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- purge --events {total}");
+        Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- purge --events {total} --appenders {appenders} --normal-seconds {normalSeconds} --removal {(removal == PartitionRemoval.Drop ? "drop" : "detach")}");
 
         var devices = Enumerable.Range(0, Devices).Select(_ => Guid.CreateVersion7()).ToArray();
         var half = total / 2;
@@ -49,39 +57,133 @@ internal static class PurgeBenchmark
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         foreach (var db in new[] { purged, naive })
         {
-            await using var setup = Store(db.DataSource);
+            await using var setup = Store(db.DataSource, removal);
             await setup.EnsurePushPartitionsAsync(today.AddDays(-35), today.AddDays(1));
             await LedgerFill.InsertAsync(db.DataSource, total, Row);
             await LedgerFill.WriteStreamsAsync(db.DataSource);
+            // The fill bypasses the append, so it counts its days the way migration 0006 backfills them.
+            await ExecAsync(db.DataSource, """
+                insert into push_event_days (day, backend, events)
+                select ("timestamp" at time zone 'UTC')::date, 0, count(*) from push_events group by 1
+                """);
             await ExecAsync(db.DataSource, "vacuum analyze push_events");
+            await ExecAsync(db.DataSource, "vacuum analyze push_event_days");
         }
 
         var older = await CountAsync(purged.DataSource, cutoff);
         Console.WriteLine($"# filled {total:N0} events twice in {fill.Elapsed.TotalSeconds:N1} s; {older:N0} older than the cutoff");
 
-        await using var store = Store(purged.DataSource);
-        var watch = Stopwatch.StartNew();
-        var result = await store.PurgePushEventsAsync(cutoff, 10_000, dryRun: false);
-        var purgeTime = watch.Elapsed;
-
-        watch.Restart();
-        var deleted = await ExecAsync(naive.DataSource, """delete from push_events where "timestamp" < $1""", cutoff);
-        var deleteTime = watch.Elapsed;
+        await using var store = Store(purged.DataSource, removal);
+        // Split only to show where the time goes: whole days first (cutoff at the start of its day), then the boundary
+        // day's rows; together they are exactly one PurgePushEventsAsync(cutoff) (the second call finds no whole day).
+        var dayStart = new DateTimeOffset(DateOnly.FromDateTime(cutoff.UtcDateTime).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        TimeSpan wholeDays = default;
+        var ours = await UnderIngestionAsync(purged.DataSource, devices, appenders, normalSeconds, async () =>
+        {
+            var watch = Stopwatch.StartNew();
+            var days = await store.PurgePushEventsAsync(dayStart, 10_000, dryRun: false);
+            wholeDays = watch.Elapsed;
+            var rest = await store.PurgePushEventsAsync(cutoff, 10_000, dryRun: false);
+            return (days.EventsDeleted + rest.EventsDeleted, days.PartitionsDropped + rest.PartitionsDropped);
+        });
+        var theirs = await UnderIngestionAsync(naive.DataSource, devices, appenders, normalSeconds, async () =>
+            (await ExecAsync(naive.DataSource, """delete from push_events where "timestamp" < $1""", cutoff), 0));
 
         var leftPurged = await CountAsync(purged.DataSource, cutoff);
         var leftNaive = await CountAsync(naive.DataSource, cutoff);
+        var removedPurged = older - leftPurged;
+        var name = removal == PartitionRemoval.Drop ? "PurgePushEventsAsync (DROP)" : "PurgePushEventsAsync (DETACH CONCURRENTLY)";
         Console.WriteLine();
-        Console.WriteLine("| method | events removed | partitions dropped | seconds | older events left |");
-        Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
-        Console.WriteLine($"| PurgePushEventsAsync(cutoff, 10_000) | {older - leftPurged:N0} | {result.PartitionsDropped} | {purgeTime.TotalSeconds:N2} | {leftPurged:N0} |");
-        Console.WriteLine($"| DELETE FROM push_events WHERE \"timestamp\" < cutoff | {deleted:N0} | 0 | {deleteTime.TotalSeconds:N2} | {leftNaive:N0} |");
+        Console.WriteLine("| method | events removed | reported | partitions dropped | seconds | older events left | appends/s normal | appends/s during | during/normal | slowest append during (ms) |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine($"| {name} | {removedPurged:N0} | {ours.Deleted:N0} | {ours.Partitions} | {ours.Elapsed.TotalSeconds:N2} | {leftPurged:N0} | {Rate(ours.Normal)} | {Rate(ours.During)} | {Ratio(ours)} | {ours.During.MaxLatencyMs:N0} |");
+        Console.WriteLine($"| DELETE FROM push_events WHERE \"timestamp\" < cutoff | {older - leftNaive:N0} | {theirs.Deleted:N0} | 0 | {theirs.Elapsed.TotalSeconds:N2} | {leftNaive:N0} | {Rate(theirs.Normal)} | {Rate(theirs.During)} | {Ratio(theirs)} | {theirs.During.MaxLatencyMs:N0} |");
         Console.WriteLine();
-        Console.WriteLine($"ratio: naive DELETE / PurgePushEventsAsync = {deleteTime / purgeTime:N1}x (target 10x); load average after {LoadAverage.Now()}");
-        return leftPurged == 0 && leftNaive == 0 ? 0 : 1;
+        Console.WriteLine($"our purge: {wholeDays.TotalSeconds:N2} s removing whole days, {(ours.Elapsed - wholeDays).TotalSeconds:N2} s trimming the boundary day");
+        Console.WriteLine($"ratio: naive DELETE / PurgePushEventsAsync = {theirs.Elapsed / ours.Elapsed:N1}x (target 10x); ingestion during our purge = {Ratio(ours)} of normal (target >= 80%), during the naive DELETE = {Ratio(theirs)}; load average after {LoadAverage.Now()}");
+        var exact = ours.Deleted == removedPurged;
+        if (!exact)
+        {
+            Console.WriteLine($"ERROR: the purge reported {ours.Deleted:N0} events but removed {removedPurged:N0}");
+        }
+
+        return leftPurged == 0 && leftNaive == 0 && exact ? 0 : 1;
     }
 
-    private static EventStore Store(NpgsqlDataSource dataSource) =>
-        new(dataSource, TimeProvider.System, [], [], Options.Create(new LedgerOptions()), NullLogger<EventStore>.Instance);
+    private static string Rate(Window w) => w.Appends == 0 && w.Seconds == 0 ? "–" : $"{w.Appends / w.Seconds:N0}";
+
+    private static string Ratio(Measured m) =>
+        m.Normal.Appends == 0 ? "–" : $"{m.During.Appends / m.During.Seconds / (m.Normal.Appends / m.Normal.Seconds):P0}";
+
+    private readonly record struct Window(long Appends, double Seconds, double MaxLatencyMs);
+
+    private readonly record struct Measured(long Deleted, int Partitions, TimeSpan Elapsed, Window Normal, Window During);
+
+    // Runs `purge` while `appenders` callers append through a real EventStore; measures appends/s for normalSeconds
+    // before it and for exactly as long as it runs.
+    private static async Task<Measured> UnderIngestionAsync(
+        NpgsqlDataSource dataSource, Guid[] devices, int appenders, int normalSeconds, Func<Task<(long Deleted, int Partitions)>> purge)
+    {
+        if (appenders == 0)
+        {
+            var quiet = Stopwatch.StartNew();
+            var (d, p) = await purge();
+            return new Measured(d, p, quiet.Elapsed, default, default);
+        }
+
+        await using var store = new EventStore(dataSource, TimeProvider.System, [], [], Options.Create(new LedgerOptions()),
+            NullLogger<EventStore>.Instance);
+        long count = 0;
+        long maxTicks = 0;
+        using var stop = new CancellationTokenSource();
+        var tasks = Enumerable.Range(0, appenders).Select(i => Task.Run(async () =>
+        {
+            var random = new Random(i);
+            while (!stop.IsCancellationRequested)
+            {
+                var device = devices[random.Next(devices.Length)];
+                var at = DateTimeOffset.UtcNow;
+                var started = Stopwatch.GetTimestamp();
+                await store.AppendAsync(device, "device", ExpectedVersion.Any,
+                    [new PushRequested(Guid.CreateVersion7(), device, "example.org", at, at.AddDays(1))]);
+                var ticks = Stopwatch.GetTimestamp() - started;
+                Interlocked.Increment(ref count);
+                long seen;
+                while (ticks > (seen = Interlocked.Read(ref maxTicks)) && Interlocked.CompareExchange(ref maxTicks, ticks, seen) != seen)
+                {
+                }
+            }
+        })).ToArray();
+
+        (long Count, long At) Mark()
+        {
+            Interlocked.Exchange(ref maxTicks, 0);
+            return (Interlocked.Read(ref count), Stopwatch.GetTimestamp());
+        }
+
+        Window Since((long Count, long At) start)
+        {
+            var max = Interlocked.Read(ref maxTicks);
+            var end = (Count: Interlocked.Read(ref count), At: Stopwatch.GetTimestamp());
+            return new Window(end.Count - start.Count, Stopwatch.GetElapsedTime(start.At, end.At).TotalSeconds,
+                max * 1000.0 / Stopwatch.Frequency);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1)); // warm up: connections, JIT, group-commit writers
+        var normalStart = Mark();
+        await Task.Delay(TimeSpan.FromSeconds(normalSeconds));
+        var normal = Since(normalStart);
+        var duringStart = Mark();
+        var (deleted, partitions) = await purge();
+        var during = Since(duringStart);
+        await stop.CancelAsync();
+        await Task.WhenAll(tasks);
+        return new Measured(deleted, partitions, TimeSpan.FromSeconds(during.Seconds), normal, during);
+    }
+
+    private static EventStore Store(NpgsqlDataSource dataSource, PartitionRemoval removal) =>
+        new(dataSource, TimeProvider.System, [], [], Options.Create(new LedgerOptions { GroupCommit = false, PartitionRemoval = removal }),
+            NullLogger<EventStore>.Instance);
 
     private static async Task<long> CountAsync(NpgsqlDataSource dataSource, DateTimeOffset cutoff)
     {

@@ -72,6 +72,50 @@ public sealed class AuditTests
     }
 
     [Fact]
+    public async Task AuditAsync_Should_NamePushEventDays_When_APushEventBypassedTheCounts()
+    {
+        await using var host = await CleanAsync();
+        await using (var cmd = host.DataSource.CreateCommand("""
+            insert into push_events (stream_id, version, type, data, "timestamp") values ($1, 1, 'push_requested.v1', '{}', $2)
+            """))
+        {
+            cmd.Parameters.Add(new() { Value = Guid.CreateVersion7() });
+            cmd.Parameters.Add(new() { Value = host.Clock.GetUtcNow() });
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var report = await host.Get<RetentionAuditor>().AuditAsync(CancellationToken.None);
+
+        var v = Assert.Single(report.Violations);
+        Assert.Equal("push_event_days", v.Category);
+        Assert.Equal("exact purge evidence", v.Rule);
+        Assert.Contains("1 day(s)", v.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AuditAsync_Should_NameADetachedDayTable_When_AnInterruptedPurgeLeftOne()
+    {
+        await using var host = await CleanAsync();
+        await using (var cmd = host.DataSource.CreateCommand("create table push_events_20261001 (like push_events)"))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var report = await host.Get<RetentionAuditor>().AuditAsync(CancellationToken.None);
+
+        Assert.False(report.Compliant);
+        var v = Assert.Single(report.Violations);
+        Assert.Equal("push_events", v.Category);
+        Assert.Equal("push_events_20261001", v.Location);
+        Assert.Contains("2026-10-01", v.Detail, StringComparison.Ordinal);
+
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.PushLogs, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, run.Deleted["push_event_partitions"]);
+        Assert.True((await host.Get<RetentionAuditor>().AuditAsync(CancellationToken.None)).Compliant);
+    }
+
+    [Fact]
     public async Task AuditAsync_Should_NameThePushQueue_When_AQueuedPushOutlivesThePushLogWindow()
     {
         await using var host = await CleanAsync();

@@ -32,7 +32,7 @@ switch (verb)
               e2e [--quick] [--devices N] [--outstanding N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
-              lag [--rate N] [--seconds N] [--page-size N]  async projection lag while N pushes/s are appended (issue 5)
+              lag [--rate N] [--seconds N] [--range-size N] async projection lag while N pushes/s are appended (issue 5)
               purge [--events N] [--appenders 64] [--normal-seconds 5] [--removal detach|drop]
                                                           partition purge vs naive DELETE, ingestion during each (issue 6)
               delivery [--pushes N] [--backlog]             dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)

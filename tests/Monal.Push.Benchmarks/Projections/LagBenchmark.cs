@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Monal.Push.Benchmarks.Ledger;
 using Monal.Push.Benchmarks.Support;
-using Monal.Push.Ledger;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Projections;
@@ -30,22 +28,16 @@ internal static class LagBenchmark
     {
         var rate = AppendBenchmark.Option(args, "--rate", 5_000);
         var seconds = AppendBenchmark.Option(args, "--seconds", 30);
-        var pageSize = AppendBenchmark.Option(args, "--page-size", new ProjectionsOptions().PageSize);
+        var rangeSize = AppendBenchmark.Option(args, "--range-size", new ProjectionsOptions().RangeSize);
         await using var db = await BenchDatabase.StartAsync();
         Console.WriteLine($"# projection lag benchmark: {Environment.ProcessorCount} cores, {await db.ServerVersionAsync()}, load average {LoadAverage.Now()}");
-        Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- lag --rate {rate} --seconds {seconds} --page-size {pageSize}");
+        Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- lag --rate {rate} --seconds {seconds} --range-size {rangeSize}");
 
-        var services = new ServiceCollection();
-        services.AddLogging();
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        await using var provider = BenchNode.Build(db, new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Ledger"] = db.ConnectionString,
-            ["Ledger:MigrateOnStart"] = "false",
             ["Projections:RunDaemon"] = "true",
-            ["Projections:PageSize"] = pageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        }).Build();
-        services.AddLedger(config).AddProjections(config);
-        await using var provider = services.BuildServiceProvider();
+            ["Projections:RangeSize"] = rangeSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
         var hosted = provider.GetServices<IHostedService>().ToArray();
         foreach (var service in hosted)
         {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Benchmarks.Ledger;
 using Monal.Push.Benchmarks.Support;
@@ -26,16 +25,7 @@ internal static class RebuildBenchmark
         Console.WriteLine($"# projection rebuild benchmark: {Environment.ProcessorCount} cores, {await db.ServerVersionAsync()}, load average {LoadAverage.Now()}");
         Console.WriteLine($"# command: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- rebuild --events {total}");
 
-        var services = new ServiceCollection();
-        services.AddLogging();
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:Ledger"] = db.ConnectionString,
-            ["Ledger:MigrateOnStart"] = "false",
-            ["Projections:RunDaemon"] = "false",
-        }).Build();
-        services.AddLedger(config).AddProjections(config);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = BenchNode.Build(db, new Dictionary<string, string?> { ["Projections:RunDaemon"] = "false" });
         var store = provider.GetRequiredService<EventStore>();
 
         var now = DateTimeOffset.UtcNow;

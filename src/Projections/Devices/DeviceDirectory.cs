@@ -49,6 +49,10 @@ public sealed class DeviceDirectory : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
     private Task? _listener;
+    // Eviction counters: one for "everything" and one per stripe of devices, so that a load is discarded only when
+    // its own device (or one sharing its stripe) was evicted meanwhile, not whenever any device changed somewhere.
+    private const int Stripes = 4096;
+    private readonly long[] _stripes = new long[Stripes];
     private long _epoch;
     private int _count;
     private volatile bool _listening;
@@ -79,7 +83,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
             return hit.ToState(deviceId);
         }
 
-        var epoch = Interlocked.Read(ref _epoch);
+        var epoch = Epoch(deviceId);
         var started = _clock.GetTimestamp();
         var state = await LoadAsync(deviceId, ct);
         Remember(deviceId, new Entry(Intern(state), started), epoch);
@@ -89,7 +93,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
     /// <summary>Forgets one device (its state changed or it was erased).</summary>
     internal void Evict(Guid deviceId)
     {
-        Interlocked.Increment(ref _epoch);
+        Interlocked.Increment(ref _stripes[Stripe(deviceId)]);
         if (_cache.TryRemove(deviceId, out _))
         {
             Interlocked.Decrement(ref _count);
@@ -106,9 +110,15 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
     /// <summary>Caches a state as if it had just been loaded (for memory measurements).</summary>
     internal void Seed(DeviceState state) =>
-        Remember(state.DeviceId, new Entry(Intern(state), _clock.GetTimestamp()), Interlocked.Read(ref _epoch), force: true);
+        Remember(state.DeviceId, new Entry(Intern(state), _clock.GetTimestamp()), Epoch(state.DeviceId), force: true);
 
-    private void Remember(Guid deviceId, Entry entry, long epoch, bool force = false)
+    private static int Stripe(Guid deviceId) => deviceId.GetHashCode() & (Stripes - 1);
+
+    // What a load of this device must find unchanged to be kept: the all-devices counter and its stripe's.
+    private (long All, long Stripe) Epoch(Guid deviceId) =>
+        (Interlocked.Read(ref _epoch), Interlocked.Read(ref _stripes[Stripe(deviceId)]));
+
+    private void Remember(Guid deviceId, Entry entry, (long All, long Stripe) epoch, bool force = false)
     {
         if (!_listening && !force)
         {
@@ -129,10 +139,10 @@ public sealed class DeviceDirectory : IAsyncDisposable
             _cache[deviceId] = entry;
         }
 
-        // Evictions increment the epoch before they remove. If one happened since the load began, the loaded state
+        // Evictions increment the epoch (EvictAll) or the device's stripe (Evict) before they remove. If one happened since the load began, the loaded state
         // may predate it: take the entry back out (either we see the new epoch here, or the eviction runs after our
         // insert and removes it itself).
-        if (!force && (Interlocked.Read(ref _epoch) != epoch || !_listening) && _cache.TryRemove(KeyValuePair.Create(deviceId, entry)))
+        if (!force && (Epoch(deviceId) != epoch || !_listening) && _cache.TryRemove(KeyValuePair.Create(deviceId, entry)))
         {
             Interlocked.Decrement(ref _count);
         }

@@ -15,6 +15,12 @@ public sealed class ProjectionsOptions
     /// </summary>
     public int RangeSize { get; set; } = 10_000;
 
+    /// <summary>
+    /// Once a step found the daemon caught up (less than a full range or page), how long it lets new events gather
+    /// before the next step: fewer, larger transactions for at most this much more lag.
+    /// </summary>
+    public TimeSpan GatherDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Events per page during a rebuild.</summary>
     public int RebuildPageSize { get; set; } = 20_000;
 

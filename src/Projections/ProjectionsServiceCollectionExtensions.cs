@@ -23,6 +23,7 @@ public static class ProjectionsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<ProjectionsOptions>().Bind(configuration.GetSection("Projections"))
             .Validate(o => o.PageSize > 0 && o.RangeSize > 0 && o.RebuildPageSize > 0, "Projections:PageSize, RangeSize and RebuildPageSize must be positive.")
+            .Validate(o => o.GatherDelay >= TimeSpan.Zero, "Projections:GatherDelay must not be negative.")
             .Validate(o => o.PollInterval > TimeSpan.Zero && o.LeaderRetry > TimeSpan.Zero,
                 "Projections:PollInterval and LeaderRetry must be positive.")
             .Validate(o => o.DeviceCacheSize > 0 && o.DeviceCacheTtl >= TimeSpan.Zero,

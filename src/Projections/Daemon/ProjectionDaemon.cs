@@ -135,8 +135,15 @@ internal sealed class ProjectionDaemon(
                     continue;
                 }
 
+                var caughtUp = applied.Value - position < (projection is IRangeReplay ? _options.RangeSize : _options.PageSize);
                 position = applied.Value;
                 failures = 0;
+                if (caughtUp && _options.GatherDelay > TimeSpan.Zero)
+                {
+                    // Caught up: let events gather for a moment instead of applying a few at a time, each step
+                    // paying a transaction and a range statement (this bounds the added lag to the delay).
+                    await Task.Delay(_options.GatherDelay, ct);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

@@ -34,6 +34,7 @@ internal static class ProjectionKit
     {
         PageSize = pageSize,
         RangeSize = rangeSize,
+        GatherDelay = TimeSpan.FromMilliseconds(20),
         RebuildPageSize = 50,
         RebuildRange = 7,
         PollInterval = TimeSpan.FromMilliseconds(200),

@@ -63,18 +63,7 @@ internal sealed class PushLogProjection : IAsyncProjection, IRangeReplay, IStrea
 
     public ValueTask ApplyAsync(NpgsqlBatch batch, IReadOnlyList<RecordedEvent> events, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(batch);
-        var page = new PushPage(events);
-        if (page.HasRequests)
-        {
-            batch.BatchCommands.Add(page.RequestsCommand(RequestsSql));
-        }
-
-        if (page.HasOutcomes)
-        {
-            batch.BatchCommands.Add(page.OutcomesCommand(OutcomesSql));
-        }
-
+        PushPage.AddTo(batch, events, RequestsSql, OutcomesSql);
         return ValueTask.CompletedTask;
     }
 

@@ -42,6 +42,22 @@ internal sealed class PushPage
         }
     }
 
+    /// <summary>Adds a page's statements: its requests, then its outcomes (each only when the page has any).</summary>
+    public static void AddTo(NpgsqlBatch batch, IReadOnlyList<RecordedEvent> events, string requestsSql, string outcomesSql)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var page = new PushPage(events);
+        if (page.HasRequests)
+        {
+            batch.BatchCommands.Add(page.RequestsCommand(requestsSql));
+        }
+
+        if (page.HasOutcomes)
+        {
+            batch.BatchCommands.Add(page.OutcomesCommand(outcomesSql));
+        }
+    }
+
     public bool HasRequests => _requests.Count > 0;
 
     public bool HasOutcomes => _outcomes.Count > 0;

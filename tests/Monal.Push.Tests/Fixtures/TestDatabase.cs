@@ -89,6 +89,7 @@ public static class TestDatabase
         {
             if (_cluster is null)
             {
+                SweepLeftovers();
                 _folder = Path.Combine(Path.GetTempPath(), "monal-test-" + Guid.NewGuid().ToString("N")[..8]);
                 _cluster = await EmbeddedPostgres.StartAsync(_folder, NullLogger.Instance);
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => Cleanup();
@@ -109,6 +110,37 @@ public static class TestDatabase
             Database = database,
         };
         return builder.ConnectionString;
+    }
+
+    /// <summary>
+    /// Removes the clusters of earlier runs whose cleanup did not finish (the test host can be ended before its
+    /// ProcessExit handler has deleted a gigabyte of cluster): folders older than ten minutes with no live postmaster.
+    /// A younger folder may belong to a run starting in parallel (the solution's test projects run at once).
+    /// </summary>
+    private static void SweepLeftovers()
+    {
+        foreach (var dir in Directory.EnumerateDirectories(Path.GetTempPath(), "monal-test-*"))
+        {
+            try
+            {
+                if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromMinutes(10))
+                {
+                    continue;
+                }
+
+                var pidFile = Directory.EnumerateFiles(dir, "postmaster.pid", SearchOption.AllDirectories).FirstOrDefault();
+                if (pidFile is not null && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid) && Directory.Exists($"/proc/{pid}"))
+                {
+                    continue;
+                }
+
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Someone else's, or in use: leave it.
+            }
+        }
     }
 
     private static void Cleanup()

@@ -55,5 +55,6 @@ public sealed class LogFileTests
         var warning = Assert.Single(second);
         Assert.StartsWith("2026-11-02T00:01:00.000Z level=Warning category=Monal.Push.Test event=5998 msg=\"second\" exception=System.InvalidOperationException", warning, StringComparison.Ordinal);
         Assert.DoesNotContain("secret@example.org", warning, StringComparison.Ordinal);
+        Directory.Delete(data, recursive: true);
     }
 }

@@ -25,6 +25,7 @@ namespace Monal.Push.Tests.Purge;
 public sealed class PurgeHost : IAsyncDisposable
 {
     private readonly SemaphoreSlim _projecting = new(1, 1);
+    private bool _ownsDataPath;
 
     public const string Module = "monalProdiOS";
     public static readonly string MasterKeyBase64 = Convert.ToBase64String(TestLedger.MasterKey.Derive("purge-tests"));
@@ -67,6 +68,7 @@ public sealed class PurgeHost : IAsyncDisposable
     {
         connectionString ??= await NewDatabaseAsync();
         clock ??= new ManualClock();
+        var ownsDataPath = dataPath is null;
         dataPath ??= Directory.CreateTempSubdirectory("monal-purge-").FullName;
         var config = new Dictionary<string, string?>
         {
@@ -94,7 +96,10 @@ public sealed class PurgeHost : IAsyncDisposable
         builder.Services.AddPurge(builder.Configuration);
         var host = builder.Build();
         await host.StartAsync();
-        return new PurgeHost(connectionString, host.Services.GetRequiredService<NpgsqlDataSource>(), dataPath, clock, host);
+        return new PurgeHost(connectionString, host.Services.GetRequiredService<NpgsqlDataSource>(), dataPath, clock, host)
+        {
+            _ownsDataPath = ownsDataPath,
+        };
     }
 
     public async ValueTask DisposeAsync()
@@ -102,6 +107,17 @@ public sealed class PurgeHost : IAsyncDisposable
         await Host.StopAsync();
         Host.Dispose();
         _projecting.Dispose();
+        if (_ownsDataPath)
+        {
+            try
+            {
+                Directory.Delete(DataPath, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: a temp folder left behind is not a test failure.
+            }
+        }
     }
 
     /// <summary>Applies every event appended so far to the async read models (push_log, domain usage).</summary>

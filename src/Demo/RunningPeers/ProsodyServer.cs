@@ -105,26 +105,15 @@ public sealed class ProsodyServer : IXmppServer
                 directory.FullName,
                 ownSession: options.OwnSession);
             var server = new ProsodyServer(child, directory, options, clientPort, componentPort, componentDomain, componentSecret);
-            string? outcome;
-            try
-            {
-                outcome = await server.WaitUntilReadyAsync(options.StartTimeout, cancellationToken);
-            }
-            catch
-            {
-                await server.DisposeAsync();
-                throw;
-            }
-
-            if (outcome is null)
+            var started = await ServerProcess.SettleStartAsync(
+                server, () => server.WaitUntilReadyAsync(options.StartTimeout, cancellationToken), server.ReadLog, failures, attempt);
+            if (started == StartAttempt.Ready)
             {
                 server.StartupTime = stopwatch.Elapsed;
                 return server;
             }
 
-            failures.AppendLine(CultureInfo.InvariantCulture, $"attempt {attempt}: {outcome}").AppendLine(server.ReadLog());
-            await server.DisposeAsync();
-            if (!outcome.StartsWith("port clash", StringComparison.Ordinal))
+            if (started == StartAttempt.Failed)
             {
                 break;
             }
@@ -133,11 +122,7 @@ public sealed class ProsodyServer : IXmppServer
         throw new InvalidOperationException($"Prosody did not start.{Environment.NewLine}{failures}");
     }
 
-    public string ReadLog()
-    {
-        var log = File.Exists(LogFile) ? ReadShared(LogFile) : "(no log file)";
-        return $"--- {LogFile} ---{Environment.NewLine}{log}--- stdout/stderr ---{Environment.NewLine}{process.Output}";
-    }
+    public string ReadLog() => process.Describe(LogFile);
 
     /// <summary>
     /// Writes the account straight into Prosody's internal storage (<c>data/HOST/accounts/USER.dat</c>, the format
@@ -247,13 +232,6 @@ public sealed class ProsodyServer : IXmppServer
         return builder.Append('"').ToString();
     }
 
-    private static string ReadShared(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
     /// <summary>Null when ready; otherwise why not ("port clash…" means: retry on other ports).</summary>
     private async Task<string?> WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -263,7 +241,7 @@ public sealed class ProsodyServer : IXmppServer
         while (deadline.Elapsed < timeout)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var log = File.Exists(LogFile) ? ReadShared(LogFile) : "";
+            var log = File.Exists(LogFile) ? ServerProcess.ReadShared(LogFile) : "";
             if (log.Contains("Failed to open server port", StringComparison.Ordinal))
             {
                 return "port clash: " + log.Split('\n').First(l => l.Contains("Failed to open server port", StringComparison.Ordinal));

@@ -176,6 +176,55 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for one start attempt of a server: <see cref="StartAttempt.Ready"/>, or the server is disposed, its log
+    /// added to <paramref name="failures"/>, and the attempt is <see cref="StartAttempt.PortClash"/> (try other ports)
+    /// or <see cref="StartAttempt.Failed"/>. <paramref name="waitUntilReady"/> answers null when ready, otherwise why
+    /// not ("port clash…" for a taken port).
+    /// </summary>
+    public static async Task<StartAttempt> SettleStartAsync(
+        IAsyncDisposable server, Func<Task<string?>> waitUntilReady, Func<string> readLog, StringBuilder failures, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(waitUntilReady);
+        ArgumentNullException.ThrowIfNull(readLog);
+        ArgumentNullException.ThrowIfNull(failures);
+        string? outcome;
+        try
+        {
+            outcome = await waitUntilReady();
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+
+        if (outcome is null)
+        {
+            return StartAttempt.Ready;
+        }
+
+        failures.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"attempt {attempt}: {outcome}").AppendLine(readLog());
+        await server.DisposeAsync();
+        return outcome.StartsWith("port clash", StringComparison.Ordinal) ? StartAttempt.PortClash : StartAttempt.Failed;
+    }
+
+    /// <summary>A server's log file (read while the server may still write it) and this process's captured output.</summary>
+    public string Describe(string logFile)
+    {
+        var log = File.Exists(logFile) ? ReadShared(logFile) : "(no log file)";
+        return $"--- {logFile} ---{Environment.NewLine}{log}--- stdout/stderr ---{Environment.NewLine}{Output}";
+    }
+
+    /// <summary>A file another process is writing, read whole.</summary>
+    public static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     public static void DeleteDirectory(string path)
     {
         if (Environment.GetEnvironmentVariable("MONAL_E2E_KEEP_SERVER_DIRS") is { Length: > 0 })
@@ -237,4 +286,12 @@ internal sealed class ServerProcess : IAsyncDisposable
             output.AppendLine(line);
         }
     }
+}
+
+/// <summary>How one start attempt of a server ended.</summary>
+internal enum StartAttempt
+{
+    Ready,
+    PortClash,
+    Failed,
 }

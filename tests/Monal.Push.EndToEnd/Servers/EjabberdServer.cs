@@ -110,26 +110,15 @@ public sealed class EjabberdServer : IXmppServer
                     ["ERL_CRASH_DUMP"] = Path.Combine(directory.FullName, "logs", "erl_crash.dump"),
                 });
             var server = new EjabberdServer(child, directory, options, clientPort, componentPort, httpPort, componentDomain, componentSecret);
-            string? outcome;
-            try
-            {
-                outcome = await server.WaitUntilReadyAsync(options.StartTimeout, cancellationToken);
-            }
-            catch
-            {
-                await server.DisposeAsync();
-                throw;
-            }
-
-            if (outcome is null)
+            var started = await ServerProcess.SettleStartAsync(
+                server, () => server.WaitUntilReadyAsync(options.StartTimeout, cancellationToken), server.ReadLog, failures, attempt);
+            if (started == StartAttempt.Ready)
             {
                 server.StartupTime = stopwatch.Elapsed;
                 return server;
             }
 
-            failures.AppendLine(CultureInfo.InvariantCulture, $"attempt {attempt}: {outcome}").AppendLine(server.ReadLog());
-            await server.DisposeAsync();
-            if (!outcome.StartsWith("port clash", StringComparison.Ordinal))
+            if (started == StartAttempt.Failed)
             {
                 break;
             }
@@ -138,11 +127,7 @@ public sealed class EjabberdServer : IXmppServer
         throw new InvalidOperationException($"ejabberd did not start.{Environment.NewLine}{failures}");
     }
 
-    public string ReadLog()
-    {
-        var log = File.Exists(LogFile) ? ReadShared(LogFile) : "(no log file)";
-        return $"--- {LogFile} ---{Environment.NewLine}{log}--- stdout/stderr ---{Environment.NewLine}{process.Output}";
-    }
+    public string ReadLog() => process.Describe(LogFile);
 
     /// <summary>Registers the account through mod_http_api; an existing account gets the new password.</summary>
     public async Task CreateUserAsync(string user, string password, CancellationToken cancellationToken = default)
@@ -304,13 +289,6 @@ public sealed class EjabberdServer : IXmppServer
         return builder.Append('"').ToString();
     }
 
-    private static string ReadShared(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
     /// <summary>Null when ready; otherwise why not ("port clash…" means: retry on other ports).</summary>
     private async Task<string?> WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -318,7 +296,7 @@ public sealed class EjabberdServer : IXmppServer
         while (deadline.Elapsed < timeout)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var log = File.Exists(LogFile) ? ReadShared(LogFile) : "";
+            var log = File.Exists(LogFile) ? ServerProcess.ReadShared(LogFile) : "";
             if (process.HasExited)
             {
                 var all = log + process.Output;

@@ -92,6 +92,7 @@ public static class TestDatabase
                 SweepLeftovers();
                 _folder = Path.Combine(Path.GetTempPath(), "monal-test-" + Guid.NewGuid().ToString("N")[..8]);
                 _cluster = await EmbeddedPostgres.StartAsync(_folder, NullLogger.Instance);
+                StartWatchdog(_folder, _cluster.DataDirectory);
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => Cleanup();
             }
 
@@ -140,6 +141,35 @@ public static class TestDatabase
             {
                 // Someone else's, or in use: leave it.
             }
+        }
+    }
+
+    /// <summary>
+    /// The test runner ends the test host shortly after the last test, in practice while the ProcessExit handler is
+    /// still waiting for pg_ctl, so that handler never gets to delete the folder. A detached shell waits for this
+    /// process to end, then stops the cluster if it still runs (SIGQUIT: immediate shutdown; the data is thrown away)
+    /// and deletes the folder.
+    /// </summary>
+    private static void StartWatchdog(string folder, string dataDirectory)
+    {
+        var script = $$"""
+            exec </dev/null >/dev/null 2>&1
+            while kill -0 {{Environment.ProcessId}}; do sleep 0.2; done
+            pid=$(head -n 1 '{{dataDirectory}}/postmaster.pid')
+            if [ -n "$pid" ]; then
+                kill -QUIT "$pid"
+                for _ in $(seq 1 100); do kill -0 "$pid" || break; sleep 0.1; done
+            fi
+            rm -rf '{{folder}}'
+            """;
+        try
+        {
+            var info = new System.Diagnostics.ProcessStartInfo("setsid", ["sh", "-c", script]) { UseShellExecute = false };
+            using var _ = System.Diagnostics.Process.Start(info);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // No setsid: the next run's SweepLeftovers removes the folder instead.
         }
     }
 

@@ -24,6 +24,9 @@ public sealed class GracefulShutdownTests
         {
             if (i == tokens.Length / 2)
             {
+                // Writing is faster than serving: without this wait the stop could begin before the first reply, and
+                // the test would prove nothing about acknowledged pushes. The second half is still written during it.
+                await ServeHarness.WaitAsync(() => Task.FromResult(harness.Replies.Values.Any(r => r.IsResult)), seconds: 30);
                 stopping = harness.StopServeAsync(); // graceful stop while publishes are in flight
             }
 

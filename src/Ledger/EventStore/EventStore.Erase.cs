@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Npgsql;
 
 namespace Monal.Push.Ledger.EventStore;
@@ -69,8 +68,8 @@ public sealed partial class EventStore
     public async Task<PurgeResult> PurgePushEventsAsync(DateTimeOffset cutoff, int batchSize, bool dryRun, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
-        var days = await PushDayTablesAsync(ct);
-        var expired = days.Where(d => Upper(d.Day) <= cutoff).OrderBy(d => d.Day).ToList();
+        var days = await PushDayTable.ReadAsync(_dataSource, ct);
+        var expired = days.Where(d => d.Upper <= cutoff).OrderBy(d => d.Day).ToList();
         if (dryRun)
         {
             await using var count = _dataSource.CreateCommand("select count(*) from push_events where \"timestamp\" < $1");
@@ -79,7 +78,7 @@ public sealed partial class EventStore
         }
 
         var deleted = 0L;
-        var ready = new List<DayPartition>();
+        var ready = new List<PushDayTable>();
         foreach (var table in expired)
         {
             _partitions.TryRemove(table.Day, out _);
@@ -92,7 +91,7 @@ public sealed partial class EventStore
         var (dropped, events) = await DropDaysAsync(ready, ct);
         deleted += events;
 
-        var boundary = days.FirstOrDefault(d => d.State == DayTable.Attached && Lower(d.Day) < cutoff && Upper(d.Day) > cutoff);
+        var boundary = days.FirstOrDefault(d => d.State == PushDayState.Attached && d.Lower < cutoff && d.Upper > cutoff);
         if (boundary.Name is not null)
         {
             deleted += await TrimDayAsync(boundary, cutoff, batchSize, ct);
@@ -101,55 +100,17 @@ public sealed partial class EventStore
         return new PurgeResult(dropped, deleted);
     }
 
-    private enum DayTable
-    {
-        Attached,
-        DetachPending,
-        Detached,
-    }
-
-    private readonly record struct DayPartition(string Name, DateOnly Day, DayTable State);
-
-    private static DateTimeOffset Lower(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-
-    private static DateTimeOffset Upper(DateOnly day) => Lower(day.AddDays(1));
-
-    // Partitions of push_events and tables an interrupted purge detached but did not drop (same name, no parent).
-    private async Task<List<DayPartition>> PushDayTablesAsync(CancellationToken ct)
-    {
-        var tables = new List<DayPartition>();
-        await using var cmd = _dataSource.CreateCommand("""
-            select c.relname, i.inhrelid is not null, coalesce(i.inhdetachpending, false)
-            from pg_class c
-            left join pg_inherits i on i.inhrelid = c.oid and i.inhparent = 'push_events'::regclass
-            where c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace
-              and c.relname ~ '^push_events_[0-9]{8}$'
-            """);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            var name = reader.GetString(0);
-            if (TryParseDay(name, out var day))
-            {
-                var state = !reader.GetBoolean(1) ? DayTable.Detached : reader.GetBoolean(2) ? DayTable.DetachPending : DayTable.Attached;
-                tables.Add(new DayPartition(name, day, state));
-            }
-        }
-
-        return tables;
-    }
-
     // With DetachConcurrently, detaches the partition (or finishes an interrupted detach); false when another purge
     // removed it first. Not in a transaction block (PostgreSQL refuses it there): the parent is locked SHARE UPDATE
     // EXCLUSIVE only, and the detach waits for the transactions that may still see the partition.
-    private async Task<bool> DetachAsync(DayPartition table, CancellationToken ct)
+    private async Task<bool> DetachAsync(PushDayTable table, CancellationToken ct)
     {
-        if (_options.PartitionRemoval != PartitionRemoval.DetachConcurrently || table.State == DayTable.Detached)
+        if (_options.PartitionRemoval != PartitionRemoval.DetachConcurrently || table.State == PushDayState.Detached)
         {
             return true;
         }
 
-        var verb = table.State == DayTable.DetachPending ? "finalize" : "concurrently";
+        var verb = table.State == PushDayState.DetachPending ? "finalize" : "concurrently";
         await using var detach = _dataSource.CreateCommand($"alter table push_events detach partition \"{table.Name}\" {verb}");
         detach.CommandTimeout = 0;
         try
@@ -167,7 +128,7 @@ public sealed partial class EventStore
     // detached nothing can reach a table, so the drop locks nobody else out; with a plain DROP the parent's ACCESS
     // EXCLUSIVE lock (held to the commit) waits for every writer first, so the counts read after it are final. When
     // another purge dropped one of them meanwhile, each day is removed on its own instead.
-    private async Task<(int Dropped, long Events)> DropDaysAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    private async Task<(int Dropped, long Events)> DropDaysAsync(List<PushDayTable> tables, CancellationToken ct)
     {
         if (tables.Count == 0)
         {
@@ -203,7 +164,7 @@ public sealed partial class EventStore
         }
     }
 
-    private async Task<long> DropInOneTransactionAsync(IReadOnlyList<DayPartition> tables, CancellationToken ct)
+    private async Task<long> DropInOneTransactionAsync(IReadOnlyList<PushDayTable> tables, CancellationToken ct)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -225,7 +186,7 @@ public sealed partial class EventStore
 
     // Deletes the rows before the cutoff from the partition holding it, batch by batch, each batch subtracting
     // itself from the day's count in its own transaction.
-    private async Task<long> TrimDayAsync(DayPartition table, DateTimeOffset cutoff, int batchSize, CancellationToken ct)
+    private async Task<long> TrimDayAsync(PushDayTable table, DateTimeOffset cutoff, int batchSize, CancellationToken ct)
     {
         var deleted = 0L;
         while (true)
@@ -262,10 +223,6 @@ public sealed partial class EventStore
             }
         }
     }
-
-    private static bool TryParseDay(string partition, out DateOnly day) =>
-        DateOnly.TryParseExact(partition.Replace("push_events_", "", StringComparison.Ordinal), "yyyyMMdd",
-            CultureInfo.InvariantCulture, DateTimeStyles.None, out day);
 
     private async Task EnsurePartitionAsync(DateTimeOffset now, IReadOnlyList<PendingAppend> batch, CancellationToken ct)
     {

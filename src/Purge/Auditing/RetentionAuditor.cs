@@ -1,9 +1,9 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger;
 using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.EventStore;
 using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.KeepingLogFiles;
 using Monal.Push.Purge.Scheduling;
@@ -149,25 +149,12 @@ public sealed class RetentionAuditor(
     // And the purge's evidence counts dropped events from push_event_days: they must match the stored events.
     private async Task PushEventTablesAsync(DateTimeOffset now, RetentionOptions o, List<AuditViolation> violations, CancellationToken ct)
     {
-        await using (var cmd = dataSource.CreateCommand("""
-            select c.relname, i.inhrelid is not null
-            from pg_class c
-            left join pg_inherits i on i.inhrelid = c.oid and i.inhparent = 'push_events'::regclass
-            where c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace
-              and c.relname ~ '^push_events_[0-9]{8}$' and (i.inhrelid is null or i.inhdetachpending)
-            order by 1
-            """))
+        foreach (var table in await PushDayTable.ReadAsync(dataSource, ct))
         {
-            await using var reader = await cmd.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
+            if (table.State != PushDayState.Attached && now - table.Upper > o.PushLog + o.PurgeInterval)
             {
-                var name = reader.GetString(0);
-                if (DateOnly.TryParseExact(name["push_events_".Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
-                    && now - new DateTimeOffset(day.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) > o.PushLog + o.PurgeInterval)
-                {
-                    violations.Add(new AuditViolation("push_events", "retention limit", name,
-                        $"{(reader.GetBoolean(1) ? "a partition left detach-pending" : "a table detached")} by an interrupted purge still holds the push events of {day:yyyy-MM-dd}; the next push-logs run drops it"));
-                }
+                violations.Add(new AuditViolation("push_events", "retention limit", table.Name,
+                    $"{(table.State == PushDayState.DetachPending ? "a partition left detach-pending" : "a table detached")} by an interrupted purge still holds the push events of {table.Day:yyyy-MM-dd}; the next push-logs run drops it"));
             }
         }
 

@@ -139,9 +139,9 @@ public sealed class DeviceDirectory : IAsyncDisposable
             _cache[deviceId] = entry;
         }
 
-        // Evictions increment the epoch (EvictAll) or the device's stripe (Evict) before they remove. If one happened since the load began, the loaded state
-        // may predate it: take the entry back out (either we see the new epoch here, or the eviction runs after our
-        // insert and removes it itself).
+        // Evictions increment the epoch (EvictAll) or the device's stripe (Evict) before they remove. If one happened
+        // since the load began, the loaded state may predate it: take the entry back out (either we see the new epoch
+        // here, or the eviction runs after our insert and removes it itself).
         if (!force && (Epoch(deviceId) != epoch || !_listening) && _cache.TryRemove(KeyValuePair.Create(deviceId, entry)))
         {
             Interlocked.Decrement(ref _count);

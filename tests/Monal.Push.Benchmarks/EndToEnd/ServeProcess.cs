@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Monal.Push.Benchmarks.Support;
 
 namespace Monal.Push.Benchmarks.EndToEnd;
 
@@ -9,8 +10,6 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 /// </summary>
 internal sealed class ServeProcess : IAsyncDisposable
 {
-    // Linux reports utime/stime in clock ticks of USER_HZ, which is 100 on every architecture .NET runs on.
-    private const double ClockTicksPerSecond = 100;
     private readonly Process _process;
     private readonly StreamWriter _log;
     private readonly Task _pumps;
@@ -73,14 +72,7 @@ internal sealed class ServeProcess : IAsyncDisposable
     }
 
     /// <summary>User + system CPU time so far (/proc/&lt;pid&gt;/stat fields 14 and 15).</summary>
-    public TimeSpan CpuTime()
-    {
-        var stat = File.ReadAllText($"/proc/{Id}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // After "pid (comm) ", field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(ticks / ClockTicksPerSecond);
-    }
+    public TimeSpan CpuTime() => ProcStat.Read(Id).Cpu;
 
     /// <summary>Peak resident set (VmHWM) in bytes since start or since <see cref="ResetPeakRss"/>.</summary>
     public long PeakRss() => StatusKb("VmHWM:") * 1024;

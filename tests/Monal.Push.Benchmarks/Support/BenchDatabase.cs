@@ -59,26 +59,21 @@ internal sealed class BenchDatabase : IAsyncDisposable
         }
 
         var postmaster = int.Parse(File.ReadLines(Path.Combine(_cluster.DataDirectory, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
-        long ticks = 0;
+        var own = ProcStat.Read(postmaster);
+        var total = own.Cpu + own.ReapedChildrenCpu;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == postmaster)
             {
                 continue;
             }
 
             try
             {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                // fields[1] = ppid, [11] utime, [12] stime, [13] cutime, [14] cstime (after the comm field).
-                if (pid == postmaster)
+                var child = ProcStat.Read(pid);
+                if (child.ParentId == postmaster)
                 {
-                    ticks += long.Parse(fields[11]) + long.Parse(fields[12]) + long.Parse(fields[13]) + long.Parse(fields[14]);
-                }
-                else if (int.Parse(fields[1]) == postmaster)
-                {
-                    ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
+                    total += child.Cpu;
                 }
             }
             catch (IOException)
@@ -87,7 +82,7 @@ internal sealed class BenchDatabase : IAsyncDisposable
             }
         }
 
-        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ
+        return total;
     }
 
     public async Task<string> ServerVersionAsync()

@@ -13,4 +13,11 @@ internal sealed class IngestOptions
     /// at once, so a stalled database cannot make memory grow without bound (the server retries later).
     /// </summary>
     public int MaxPendingAppends { get; set; } = 10_000;
+
+    /// <summary>
+    /// The push module of a publish to a token node that names none: no publish-options, an empty one, or a form
+    /// with only FORM_TYPE. Monal 5.2.0 enabled push without a form, and fpush answers such a publish with its
+    /// default module. Null: such a publish is answered <c>modify</c>/<c>bad-request</c> with a text naming this key.
+    /// </summary>
+    public string? DefaultPushModule { get; set; }
 }

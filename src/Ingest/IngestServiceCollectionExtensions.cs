@@ -23,16 +23,18 @@ public static class IngestServiceCollectionExtensions
     public static IServiceCollection AddIngest(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        var modules = new ConfiguredPushModules(configuration);
         services.AddOptions<IngestOptions>().Bind(configuration.GetSection(IngestOptions.Section))
             .Validate(o => o.PushTtl > TimeSpan.Zero, "Ingest:PushTtl must be positive.")
             .Validate(o => o.MaxPendingAppends > 0, "Ingest:MaxPendingAppends must be positive.")
+            .Validate(o => string.IsNullOrEmpty(o.DefaultPushModule) || modules.Contains(o.DefaultPushModule),
+                "Ingest:DefaultPushModule must name a module configured under PushModules.")
             .ValidateOnStart();
         services.AddOptions<ThrottleOptions>().Bind(configuration.GetSection(ThrottleOptions.Section))
             .Validate(o => o.Window >= TimeSpan.Zero, "Throttle:Window must not be negative.")
             .Validate(o => o.MaxDevices > 0, "Throttle:MaxDevices must be positive.")
             .ValidateOnStart();
 
-        var modules = new ConfiguredPushModules(configuration);
         services.AddOptions<RegistrationOptions>().Bind(configuration.GetSection(RegistrationOptions.Section))
             .Validate(o => o.PushModule is null || modules.Contains(o.PushModule),
                 "Registration:PushModule must name a module configured under PushModules.")

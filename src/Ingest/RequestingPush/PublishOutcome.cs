@@ -6,7 +6,10 @@ namespace Monal.Push.Ingest.RequestingPush;
 /// How a publish is answered (PRODUCT.md "Replies that XMPP servers act on"): an empty result, or an IQ error whose
 /// type decides whether the XMPP server keeps the registration (only <c>wait</c> never disables push).
 /// </summary>
-public readonly record struct PublishOutcome(StanzaErrorType? ErrorType, string? Condition)
+/// <param name="ErrorType">Null for a result; otherwise the error type the server acts on.</param>
+/// <param name="Condition">The RFC 6120 defined condition.</param>
+/// <param name="Text">An optional text for the server's operator (it never names a token, node or JID).</param>
+public readonly record struct PublishOutcome(StanzaErrorType? ErrorType, string? Condition, string? Text = null)
 {
     /// <summary>Durably recorded (or coalesced by the throttle): answer with an empty result.</summary>
     public static PublishOutcome Accepted { get; }
@@ -19,6 +22,10 @@ public readonly record struct PublishOutcome(StanzaErrorType? ErrorType, string?
 
     /// <summary>Malformed request, e.g. no push module and no secret, or an unknown push module.</summary>
     public static PublishOutcome BadRequest { get; } = new(StanzaErrorType.Modify, "bad-request");
+
+    /// <summary>A publish that names no push module, to a token node, while <c>Ingest:DefaultPushModule</c> is not set.</summary>
+    public static PublishOutcome NoPushModule { get; } = new(StanzaErrorType.Modify, "bad-request",
+        "The publish names no push module (no pushModule publish-option) and this server has no default: set Ingest:DefaultPushModule.");
 
     /// <summary>Storage or Apple temporarily unavailable.</summary>
     public static PublishOutcome InternalServerError { get; } = new(StanzaErrorType.Wait, "internal-server-error");

@@ -98,7 +98,7 @@ internal sealed class StanzaRouter(IPublishHandler publishHandler, IRegistration
         }
 
         Log.PublishAnswered(logger, request.Id, outcome.Condition ?? "undefined-condition");
-        return Iq.Error(iq, new StanzaError(outcome.ErrorType!.Value, outcome.Condition ?? "undefined-condition"));
+        return Iq.Error(iq, new StanzaError(outcome.ErrorType!.Value, outcome.Condition ?? "undefined-condition", outcome.Text));
     }
 
     private async ValueTask<XElement> CommandAsync(XElement iq, XElement command, CancellationToken ct)

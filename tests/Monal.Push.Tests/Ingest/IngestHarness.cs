@@ -27,7 +27,8 @@ internal sealed class IngestHarness : IAsyncDisposable
 
     private readonly ServiceProvider _metrics;
 
-    private IngestHarness(NpgsqlDataSource dataSource, TimeProvider clock, TimeSpan window, int maxPending, int maxDevices, IDeviceLookup? lookup)
+    private IngestHarness(
+        NpgsqlDataSource dataSource, TimeProvider clock, TimeSpan window, int maxPending, int maxDevices, IDeviceLookup? lookup, string? defaultModule)
     {
         DataSource = dataSource;
         Clock = clock;
@@ -43,7 +44,7 @@ internal sealed class IngestHarness : IAsyncDisposable
         Throttle = new PushThrottle(
             Options.Create(new ThrottleOptions { Window = window, MaxDevices = maxDevices }), clock, NullLogger<PushThrottle>.Instance);
         Publish = new PublishHandler(Store, Keys, Hash, Lookup, Throttle, Modules,
-            Options.Create(new IngestOptions { MaxPendingAppends = maxPending }), clock, Metrics, NullLogger<PublishHandler>.Instance);
+            Options.Create(new IngestOptions { MaxPendingAppends = maxPending, DefaultPushModule = defaultModule }), clock, Metrics, NullLogger<PublishHandler>.Instance);
         Registration = new RegistrationHandler(Store, Keys, Hash, Modules,
             Options.Create(new RegistrationOptions { PushModule = Module }), clock, Metrics, NullLogger<RegistrationHandler>.Instance);
     }
@@ -67,20 +68,25 @@ internal sealed class IngestHarness : IAsyncDisposable
         NpgsqlDataSource? dataSource = null,
         int maxPending = 10_000,
         int maxDevices = 200_000,
-        IDeviceLookup? lookup = null)
+        IDeviceLookup? lookup = null,
+        string? defaultModule = null)
     {
         if (dataSource is null)
         {
             dataSource = await TestDatabase.DataSourceAsync();
         }
 
-        return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup);
+        return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup, defaultModule);
     }
 
     public static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
 
     public static PublishRequest Stateless(string token, string? module = Module) =>
         new(Guid.NewGuid().ToString("N"), "push.localhost", Domain, token, module, null, HasItem: true);
+
+    /// <summary>A publish that names no push module and no secret (Monal 5.2.0's enable had no form).</summary>
+    public static PublishRequest Unnamed(string node) =>
+        new(Guid.NewGuid().ToString("N"), "push.localhost", Domain, node, null, null, HasItem: true);
 
     public static PublishRequest Registered(string node, string? secret) =>
         new(Guid.NewGuid().ToString("N"), "push.localhost", Domain, node, null, secret, HasItem: true);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
@@ -217,19 +218,57 @@ public sealed class PublishHandlerTests
     }
 
     [Fact]
-    public async Task HandleAsync_Should_AnswerBadRequestOrItemNotFound_When_NeitherPushModuleNorSecretIsGiven()
+    public async Task HandleAsync_Should_AnswerBadRequestNamingTheSetting_When_NoModuleIsNamedAndNoDefaultIsSet()
     {
         await using var ingest = await IngestHarness.CreateAsync();
         var (id, _) = await ingest.RegisterAsync();
+        var token = IngestHarness.NewToken();
 
-        var known = await ingest.Publish.HandleAsync(IngestHarness.Registered(id.ToString(), null), CancellationToken.None);
-        var unknown = await ingest.Publish.HandleAsync(IngestHarness.Registered(Guid.NewGuid().ToString(), null), CancellationToken.None);
-        var token = await ingest.Publish.HandleAsync(IngestHarness.Registered(IngestHarness.NewToken(), null), CancellationToken.None);
+        var known = await ingest.Publish.HandleAsync(IngestHarness.Unnamed(id.ToString()), CancellationToken.None);
+        var unknown = await ingest.Publish.HandleAsync(IngestHarness.Unnamed(Guid.NewGuid().ToString()), CancellationToken.None);
+        var tokenNode = await ingest.Publish.HandleAsync(IngestHarness.Unnamed(token), CancellationToken.None);
 
         Assert.Equal(PublishOutcome.BadRequest, known);
         Assert.Equal(PublishOutcome.ItemNotFound, unknown);
-        Assert.Equal(PublishOutcome.ItemNotFound, token);
+        // Never cancel for a token node: ejabberd drops the user's registration at the first non-wait error.
+        Assert.Equal(StanzaErrorType.Modify, tokenNode.ErrorType);
+        Assert.Equal("bad-request", tokenNode.Condition);
+        Assert.Contains("Ingest:DefaultPushModule", tokenNode.Text, StringComparison.Ordinal);
         Assert.Empty(await ingest.PushesAsync(id));
+        Assert.Empty(await ingest.EventsAsync(ingest.StatelessId(token)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HandleAsync_Should_PushThroughTheDefaultModule_When_TheTokenPublishNamesNoModule(bool upperCase)
+    {
+        // Monal 5.2.0 enabled push with no form: the publish carries no pushModule, as with fpush's default module.
+        await using var ingest = await IngestHarness.CreateAsync(defaultModule: IngestHarness.SandboxModule);
+        var token = IngestHarness.NewToken();
+
+        var outcome = await ingest.Publish.HandleAsync(
+            IngestHarness.Unnamed(upperCase ? token.ToUpperInvariant() : token), CancellationToken.None);
+
+        Assert.True(outcome.IsAccepted);
+        var events = await ingest.EventsAsync(ingest.StatelessId(token, IngestHarness.SandboxModule));
+        Assert.Equal(IngestHarness.SandboxModule, Assert.IsType<DeviceRegistered>(events[0]).PushModule);
+        Assert.IsType<PushRequested>(events[1]);
+        Assert.Empty(await ingest.EventsAsync(ingest.StatelessId(token)));
+    }
+
+    [Fact]
+    public async Task HandleAsync_Should_StillCheckTheSecret_When_ADefaultModuleIsSetAndTheNodeIsRegistered()
+    {
+        await using var ingest = await IngestHarness.CreateAsync(defaultModule: IngestHarness.Module);
+        var (id, secret) = await ingest.RegisterAsync();
+
+        var withoutSecret = await ingest.Publish.HandleAsync(IngestHarness.Unnamed(id.ToString().ToUpperInvariant()), CancellationToken.None);
+        var withSecret = await ingest.Publish.HandleAsync(IngestHarness.Registered(id.ToString().ToUpperInvariant(), secret), CancellationToken.None);
+
+        Assert.Equal(PublishOutcome.BadRequest, withoutSecret);
+        Assert.True(withSecret.IsAccepted);
+        Assert.Single(await ingest.PushesAsync(id));
     }
 
     [Fact]
@@ -266,7 +305,7 @@ public sealed class PublishHandlerTests
         Assert.Equal(PublishOutcome.InternalServerError, await stuck.WaitAsync(FakeXmppServer.Timeout));
     }
 
-    private static readonly Monal.Push.Ingest.Stanzas.StanzaErrorType StanzaErrorTypeWait = Monal.Push.Ingest.Stanzas.StanzaErrorType.Wait;
+    private static readonly StanzaErrorType StanzaErrorTypeWait = StanzaErrorType.Wait;
 
     private static int ClosedPort()
     {

@@ -77,6 +77,9 @@ internal static partial class Log
     [LoggerMessage(2203, LogLevel.Debug, "First publish to a stateless node created device {Device} (push module {PushModule})")]
     public static partial void StatelessDeviceCreated(ILogger logger, string device, string pushModule);
 
+    [LoggerMessage(2204, LogLevel.Debug, "Publish to device {Device} (push module {PushModule}) refused: Apple declared its token dead")]
+    public static partial void DeadTokenRefused(ILogger logger, string device, string pushModule);
+
     [LoggerMessage(2250, LogLevel.Debug, "Throttle sweep forgot {Removed} devices; {Remaining} remembered")]
     public static partial void ThrottleSwept(ILogger logger, int removed, int remaining);
 

@@ -17,6 +17,7 @@ internal static class ReadModelTables
     public const string DomainUsagePushes = "domain_usage_pushes";
     public const string ProjectionCheckpoints = "projection_checkpoints";
     public const string PushQueue = "push_queue";
+    public const string DeadTokens = "dead_tokens";
     public const string ThrottleState = "throttle_state";
 
     public static async Task<bool> ExistsAsync(NpgsqlDataSource dataSource, string table, CancellationToken ct)

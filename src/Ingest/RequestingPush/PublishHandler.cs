@@ -39,7 +39,7 @@ internal sealed class PublishHandler(
     public async ValueTask<PublishOutcome> HandleAsync(PublishRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var mode = request.Secret is not null ? "registered" : request.PushModule is not null ? "stateless" : "none";
+        var mode = request.Secret is not null ? "registered" : "stateless";
         if (Interlocked.Increment(ref _pending) > _options.MaxPendingAppends)
         {
             var pending = Interlocked.Decrement(ref _pending);
@@ -56,8 +56,7 @@ internal sealed class PublishHandler(
             (device, decision, outcome) = mode switch
             {
                 "registered" => await RegisteredAsync(request, ct),
-                "stateless" => await StatelessAsync(request, ct),
-                _ => await NoOptionsAsync(request, ct),
+                _ => await StatelessAsync(request, ct),
             };
         }
         catch (Exception e) when (IsStorageFailure(e, ct))
@@ -120,7 +119,13 @@ internal sealed class PublishHandler(
 
     private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> StatelessAsync(PublishRequest request, CancellationToken ct)
     {
-        var module = request.PushModule!;
+        var module = request.PushModule;
+        if (module is null && await UnnamedModuleAsync(request, ct) is { } refused)
+        {
+            return refused;
+        }
+
+        module ??= _options.DefaultPushModule!;
         if (!modules.Contains(module) || !ApnsToken.TryNormalize(request.Node, out var token))
         {
             return (null, null, PublishOutcome.BadRequest);
@@ -142,16 +147,26 @@ internal sealed class PublishHandler(
         return (id, throttled.Decision, throttled.Outcome);
     }
 
-    private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> NoOptionsAsync(PublishRequest request, CancellationToken ct)
+    /// <summary>
+    /// A publish that names neither a push module nor a secret (no publish-options, an empty one, or a form with only
+    /// FORM_TYPE: Monal 5.2.0 enabled push without a form). A registered node without its secret is a malformed
+    /// request; a token node goes to <c>Ingest:DefaultPushModule</c>, as fpush does, and without that setting is a
+    /// <c>bad-request</c> naming it (never <c>item-not-found</c>: ejabberd would drop the user's registration at once).
+    /// Anything else is a node we do not know. Null: go on with the default module.
+    /// </summary>
+    private async Task<(Guid?, ThrottleDecision?, PublishOutcome)?> UnnamedModuleAsync(PublishRequest request, CancellationToken ct)
     {
-        // Neither pushModule nor secret: a registered node without its secret is a malformed request; anything
-        // else is a node we do not know (and the server should forget it).
         if (Guid.TryParse(request.Node, out var id) && await devices.FindAsync(id, ct) is { Mode: DeviceMode.Registered })
         {
             return (id, null, PublishOutcome.BadRequest);
         }
 
-        return (null, null, PublishOutcome.ItemNotFound);
+        if (!ApnsToken.TryNormalize(request.Node, out _))
+        {
+            return (null, null, PublishOutcome.ItemNotFound);
+        }
+
+        return string.IsNullOrEmpty(_options.DefaultPushModule) ? (null, null, PublishOutcome.NoPushModule) : null;
     }
 
     private async Task<PublishOutcome> CreateAndPushAsync(
@@ -173,6 +188,10 @@ internal sealed class PublishHandler(
         }
         catch (AppendRejectedException)
         {
+            // Apple declared this token dead (dead_tokens, migrations/0007): the device stays unknown, and the key
+            // made for it a moment ago encrypts nothing that was stored.
+            await dataKeys.DeleteAsync(id, CancellationToken.None);
+            Log.DeadTokenRefused(logger, hash.Redact(id), module);
             return PublishOutcome.ItemNotFound;
         }
     }

@@ -19,13 +19,35 @@ public sealed partial class EventStore
     /// streams row, and the rows of every registered deletion hook, in one transaction. Returns the number of
     /// events deleted (0 when the stream did not exist).
     /// </summary>
-    public async Task<long> DeleteStreamAsync(Guid streamId, CancellationToken ct = default)
+    public Task<long> DeleteStreamAsync(Guid streamId, CancellationToken ct = default) => DeleteStreamAsync(streamId, null, ct);
+
+    /// <summary>
+    /// Hard-deletes a stream as <see cref="DeleteStreamAsync(Guid, CancellationToken)"/> does, but only if
+    /// <paramref name="condition"/> (a SQL boolean expression over <c>$1</c>, the stream id) still holds once the
+    /// stream's row is locked, so no append can change what it tests meanwhile. Returns -1 when it does not hold
+    /// (nothing is deleted), else the number of events deleted.
+    /// </summary>
+    public async Task<long> DeleteStreamAsync(Guid streamId, string? condition, CancellationToken ct = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await using var batch = new NpgsqlBatch(connection, tx);
         // Lock the stream row first so a concurrent append waits and then sees the stream gone.
         batch.BatchCommands.Add(Command("select 1 from streams where id = $1 for update", streamId));
+        if (condition is not null)
+        {
+            await batch.ExecuteNonQueryAsync(ct);
+            batch.BatchCommands.Clear();
+            await using var check = new NpgsqlCommand($"select coalesce(({condition}), false)", connection, tx);
+            check.Parameters.Add(new() { Value = streamId });
+            if (await check.ExecuteScalarAsync(ct) is not true)
+            {
+                await tx.RollbackAsync(ct);
+                return -1;
+            }
+        }
+
+        var first = batch.BatchCommands.Count;
         batch.BatchCommands.Add(Command("delete from data_keys where device_id = $1", streamId));
         // Its push events leave the per-day counts first (see migrations/0006); the stream lock keeps them from moving.
         batch.BatchCommands.Add(Command("""
@@ -42,7 +64,7 @@ public sealed partial class EventStore
         }
 
         await batch.ExecuteNonQueryAsync(ct);
-        var deleted = (long)batch.BatchCommands[3].RecordsAffected + batch.BatchCommands[4].RecordsAffected;
+        var deleted = (long)batch.BatchCommands[first + 2].RecordsAffected + batch.BatchCommands[first + 3].RecordsAffected;
         await tx.CommitAsync(ct);
         return deleted;
     }

@@ -55,8 +55,8 @@ public sealed class RetentionAuditor(
         };
 
         var awaiting = await invalidTokens.CandidatesAsync(now, ct);
-        inventory.Add(Item("invalidated_devices", "Devices whose token Apple declared invalid, awaiting deletion",
-            awaiting.Count, awaiting.Count == 0 ? null : awaiting.Min(a => a.InvalidatedAt), now, o.InvalidTokenInterval,
+        inventory.Add(Item("invalidated_devices", "Devices whose registration ended (token invalid or rejected, or unregistered), awaiting erasure",
+            awaiting.Count, awaiting.Count == 0 ? null : awaiting.Min(a => a.EndedAt), now, o.InvalidTokenInterval,
             o.InvalidTokenInterval));
 
         var logFolder = LogFileNames.Folder(data.Value.Path);

@@ -6,24 +6,39 @@ using Npgsql;
 namespace Monal.Push.Purge.DeletingInvalidTokens;
 
 /// <summary>
-/// Erases every device whose token Apple declared invalid (PRODUCT.md: "A token that Apple reports as invalid is
-/// deleted, unless the device registered again after Apple's timestamp"). Candidates come from the inline devices
-/// read model, which is written in the append's own transaction and so never lags: the device projection sets
-/// invalidated_at (and clears encrypted_token) only when the device had not registered or renewed after Apple's
-/// timestamp, and a later registration clears invalidated_at again. The encrypted token is therefore already gone
-/// from the row; what is left to erase is the device's stream, its data key and every other row that names it.
+/// Erases every device whose registration has ended (docs/product.md, the privacy promises): tokens Apple declared
+/// invalid (410; "deleted, unless the device registered again after Apple's timestamp"), tokens Apple rejected for
+/// their topic or environment (400 BadDeviceToken / DeviceTokenNotForTopic), and devices that unregistered (v1
+/// unregister, HTTP or ad-hoc). Each is crypto-shredded (its data key, so every copy of its token and secret becomes
+/// unreadable) and hard-deleted by the hourly run at the latest. Candidates come from the inline devices read model,
+/// which is written in the append's own transaction and so never lags; the same condition is checked again under the
+/// stream's lock, so a device that registered again meanwhile is left alone. It also deletes the keyed ids of dead
+/// stateless tokens (dead_tokens) once they are older than Retention:PushLog: they exist only so that a publish
+/// cannot re-create such a device (answered item-not-found, which makes the XMPP server drop the registration).
 /// </summary>
-public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options)
+public sealed class InvalidTokenSweeper(
+    NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options, TimeProvider clock)
     : IRetentionTask
 {
-    // The registration check repeats the projection's rule, so a row folded by an older projection cannot make us
-    // erase a device that registered again after Apple's timestamp.
-    private const string CandidatesSql = """
-        select device_id, invalidated_at from devices
-        where invalidated_at is not null and invalidated_at <= $1
-          and greatest(registered_at, renewed_at) <= coalesce(apple_timestamp, invalidated_at)
-        order by invalidated_at, device_id
+    // A stateless device's registered_at is its first publish, not a registration by the device, so only a
+    // registered device can outlive Apple's timestamp by registering again (the projection's rule, repeated so a row
+    // folded by an older projection cannot make us erase a device that registered again).
+    private const string EndedSql = """
+        (invalidated_at is not null
+            and (mode = 'stateless' or greatest(registered_at, renewed_at) <= coalesce(apple_timestamp, invalidated_at)))
+        or rejected_at is not null or unregistered_at is not null
         """;
+
+    private const string CandidatesSql = $"""
+        select device_id, least(invalidated_at, rejected_at, unregistered_at) as ended_at,
+               case when invalidated_at is not null then 'invalid-token'
+                    when rejected_at is not null then 'rejected-token' else 'unregistered' end
+        from devices
+        where ({EndedSql}) and least(invalidated_at, rejected_at, unregistered_at) <= $1
+        order by 2, device_id
+        """;
+
+    private const string StillEndedSql = $"select ({EndedSql}) from devices where device_id = $1";
 
     /// <inheritdoc />
     public string Job => RetentionJobNames.InvalidTokens;
@@ -36,12 +51,17 @@ public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceErase
         var batch = Math.Max(1, options.Value.BatchSize);
         var candidates = await CandidatesAsync(cutoff, ct);
         deleted["devices_erased"] = 0;
-        foreach (var chunk in candidates.Select(c => c.DeviceId).Chunk(batch))
+        foreach (var chunk in candidates.Chunk(batch))
         {
-            foreach (var deviceId in chunk)
+            foreach (var (deviceId, _, cause) in chunk)
             {
                 ct.ThrowIfCancellationRequested();
-                var receipt = await eraser.EraseDeviceAsync(deviceId, DeviceEraser.CauseInvalidToken, dryRun, ct);
+                var receipt = await eraser.EraseDeviceAsync(deviceId, cause, dryRun, ct, onlyIf: StillEndedSql);
+                if (!receipt.FoundAnything)
+                {
+                    continue;
+                }
+
                 deleted["devices_erased"]++;
                 foreach (var (category, count) in receipt.Deleted)
                 {
@@ -49,20 +69,31 @@ public sealed class InvalidTokenSweeper(NpgsqlDataSource dataSource, DeviceErase
                 }
             }
         }
+
+        deleted[ReadModelTables.DeadTokens] = await PurgeDeadTokensAsync(clock.GetUtcNow() - options.Value.PushLog, dryRun, ct);
     }
 
-    /// <summary>Devices awaiting deletion at <paramref name="cutoff"/>, oldest first (the audit counts these too).</summary>
-    public async Task<IReadOnlyList<(Guid DeviceId, DateTimeOffset InvalidatedAt)>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
+    /// <summary>Devices awaiting erasure at <paramref name="cutoff"/>, oldest first, with the cause (the audit counts these too).</summary>
+    public async Task<IReadOnlyList<(Guid DeviceId, DateTimeOffset EndedAt, string Cause)>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
     {
-        var list = new List<(Guid, DateTimeOffset)>();
+        var list = new List<(Guid, DateTimeOffset, string)>();
         await using var cmd = dataSource.CreateCommand(CandidatesSql);
         cmd.Parameters.Add(new() { Value = cutoff });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            list.Add((reader.GetGuid(0), reader.GetFieldValue<DateTimeOffset>(1)));
+            list.Add((reader.GetGuid(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2)));
         }
 
         return list;
+    }
+
+    private async Task<long> PurgeDeadTokensAsync(DateTimeOffset cutoff, bool dryRun, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(dryRun
+            ? "select count(*) from dead_tokens where dead_at < $1"
+            : "with d as (delete from dead_tokens where dead_at < $1 returning 1) select count(*) from d");
+        cmd.Parameters.Add(new() { Value = cutoff });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 }

@@ -33,8 +33,14 @@ public sealed class DeviceEraser(
     /// <summary>Cause recorded for an erasure a data subject asked for.</summary>
     public const string CauseRequest = "gdpr-request";
 
-    /// <summary>Cause recorded for a token Apple declared invalid.</summary>
+    /// <summary>Cause recorded for a token Apple declared invalid (410).</summary>
     public const string CauseInvalidToken = "invalid-token";
+
+    /// <summary>Cause recorded for a token Apple rejected for its topic or environment (400 BadDeviceToken, DeviceTokenNotForTopic).</summary>
+    public const string CauseRejectedToken = "rejected-token";
+
+    /// <summary>Cause recorded for a registration the device ended (v1 unregister, HTTP or ad-hoc).</summary>
+    public const string CauseUnregistered = "unregistered";
 
     // Category -> count expression, for the receipt and the export's "stored in". $1 is the device UUID.
     private static readonly (string Category, string Sql)[] Held =
@@ -46,6 +52,7 @@ public sealed class DeviceEraser(
         (ReadModelTables.Devices, "select count(*) from devices where device_id = $1"),
         (ReadModelTables.PushLog, "select count(*) from push_log where device_id = $1"),
         (ReadModelTables.PushQueue, "select count(*) from push_queue where device_id = $1"),
+        (ReadModelTables.DeadTokens, "select count(*) from dead_tokens where device_id = $1"),
     ];
 
     /// <summary>
@@ -64,8 +71,12 @@ public sealed class DeviceEraser(
         return receipts;
     }
 
-    /// <summary>Erases one device (or, with <paramref name="dryRun"/>, counts what would go).</summary>
-    public async Task<EraseReceipt> EraseDeviceAsync(Guid deviceId, string cause, bool dryRun, CancellationToken ct)
+    /// <summary>
+    /// Erases one device (or, with <paramref name="dryRun"/>, counts what would go). With <paramref name="onlyIf"/>
+    /// (a SQL condition over <c>$1</c>, the device id, checked under the stream's lock) the device is left alone when
+    /// the condition no longer holds, e.g. it registered again since it was picked: the receipt then deletes nothing.
+    /// </summary>
+    public async Task<EraseReceipt> EraseDeviceAsync(Guid deviceId, string cause, bool dryRun, CancellationToken ct, string? onlyIf = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(cause);
         var now = clock.GetUtcNow();
@@ -78,9 +89,13 @@ public sealed class DeviceEraser(
         // The key goes first inside DeleteStreamAsync: once it is gone every copy of the token is unreadable, even
         // if what follows fails and is retried.
         var deleted = new SortedDictionary<string, long>(counts, StringComparer.Ordinal);
-        await store.DeleteStreamAsync(deviceId, ct);
+        if (await store.DeleteStreamAsync(deviceId, onlyIf, ct) < 0)
+        {
+            return new EraseReceipt(Guid.Empty, cause, now, false, new SortedDictionary<string, long>(StringComparer.Ordinal));
+        }
+
         dataKeys.Forget(deviceId);
-        foreach (var (table, rows) in await DeleteLeftoversAsync(deviceId, ct))
+        foreach (var (table, rows) in await DeleteLeftoversAsync(deviceId, cause, ct))
         {
             deleted[table] = Math.Max(rows, deleted.GetValueOrDefault(table));
         }
@@ -130,9 +145,16 @@ public sealed class DeviceEraser(
         return counts;
     }
 
-    private async Task<List<(string Table, long Rows)>> DeleteLeftoversAsync(Guid deviceId, CancellationToken ct)
+    private async Task<List<(string Table, long Rows)>> DeleteLeftoversAsync(Guid deviceId, string cause, CancellationToken ct)
     {
         var tables = new List<string> { ReadModelTables.PushQueue };
+        if (cause == CauseRequest)
+        {
+            // The keyed id of a dead token outlives the device so a publish cannot create it again; the data subject's
+            // erasure takes it too (at worst Apple is asked once more and declares the token dead again).
+            tables.Add(ReadModelTables.DeadTokens);
+        }
+
         if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.ThrottleState, ct))
         {
             tables.Add(ReadModelTables.ThrottleState);

@@ -92,4 +92,65 @@ public sealed class InvalidTokenTests
         Assert.True(evidence.DryRun);
         Assert.Equal(JsonSerializer.Serialize(dry.Deleted.OrderBy(p => p.Key)), JsonSerializer.Serialize(evidence.Deleted.OrderBy(p => p.Key)));
     }
+
+    [Fact]
+    public async Task RunAsync_Should_EraseAStatelessDeviceAndRememberOnlyItsKeyedId_When_ApplesTimestampIsBeforeItsFirstPublish()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var device = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+        await host.PushAsync(device);
+        host.Clock.Advance(TimeSpan.FromMinutes(5));
+        await InvalidateAsync(host, device, host.Clock.GetUtcNow().AddDays(-2));
+
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, run.Deleted["devices_erased"]);
+        Assert.Empty(await host.Store.ReadStreamAsync(device));
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", device));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from dead_tokens where device_id = $1", device));
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_EraseUnregisteredAndRejectedDevices_When_TheirRegistrationEnded()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var unregistered = await host.RegisterAsync(PurgeHost.NewToken());
+        var rejected = await host.RegisterAsync(PurgeHost.NewToken());
+        var healthy = await host.RegisterAsync(PurgeHost.NewToken());
+        host.Clock.Advance(TimeSpan.FromMinutes(1));
+        await host.Store.AppendAsync(unregistered, "device", ExpectedVersion.Any, [new DeviceUnregistered(unregistered, host.Clock.GetUtcNow())]);
+        await host.Store.AppendAsync(rejected, "device", ExpectedVersion.Any,
+            [new TokenRejected(Guid.CreateVersion7(), rejected, "BadDeviceToken", host.Clock.GetUtcNow())]);
+
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(2, run.Deleted["devices_erased"]);
+        foreach (var gone in new[] { unregistered, rejected })
+        {
+            Assert.Empty(await host.Store.ReadStreamAsync(gone));
+            Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", gone));
+        }
+
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", healthy));
+        var causes = (await host.SystemEventsAsync(SystemStreams.Gdpr)).Select(e => ((DeviceErased)e.Data).Cause).Order().ToList();
+        Assert.Equal([DeviceEraser.CauseRejectedToken, DeviceEraser.CauseUnregistered], causes);
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_ForgetDeadTokens_When_TheyAreOlderThanThePushLogWindow()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var old = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+        await InvalidateAsync(host, old, host.Clock.GetUtcNow().AddHours(-1));
+        host.Clock.Advance(TimeSpan.FromDays(10));
+        var recent = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+        await InvalidateAsync(host, recent, host.Clock.GetUtcNow().AddHours(-1));
+        host.Clock.Advance(TimeSpan.FromDays(5));
+
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, run.Deleted["dead_tokens"]);
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from dead_tokens where device_id = $1", old));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from dead_tokens where device_id = $1", recent));
+    }
 }

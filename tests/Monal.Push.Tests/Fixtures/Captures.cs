@@ -1,6 +1,9 @@
 namespace Monal.Push.Tests.Fixtures;
 
-/// <summary>The captured server traffic copied from /work/shared/captures (see its README).</summary>
+/// <summary>
+/// Traffic captured from Prosody 0.12 and ejabberd 23.01 (the *.iqs.xml and *.wire-in.log files), and the stanzas real
+/// Monal builds cause (monal-clients.fixtures.xml, read from the sources its fixtures cite; docs/peers.md).
+/// </summary>
 public static class Captures
 {
     public static string Folder => Path.Combine(AppContext.BaseDirectory, "Fixtures", "Captures");

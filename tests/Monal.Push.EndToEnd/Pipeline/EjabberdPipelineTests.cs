@@ -33,4 +33,20 @@ public sealed class EjabberdPipelineTests(EjabberdPipelineFixture fixture) : ICl
         Assert.DoesNotContain(sender.Split('/')[0], dump, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(token, dump, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task Publish_Should_AnswerItemNotFoundAndNeverReachApple_When_ApnsAnswered410AndTheDeviceWasErased() =>
+        await MonalClientScenarios.DeadTokenStaysDeadAsync(fixture);
+
+    [Fact]
+    public async Task Monal6Enable_Should_EndAsADeliveredPush_When_TheNodeIsAHexTokenWithAPushModule() =>
+        await MonalClientScenarios.Monal6EnableAsync(fixture);
+
+    [Fact]
+    public async Task Monal520Enable_Should_EndAsADeliveredPush_When_ItCarriesNoForm() =>
+        await MonalClientScenarios.Monal520EnableWithoutFormAsync(fixture);
+
+    [Fact]
+    public async Task Monal51AdHocRegistration_Should_CompleteAndEndAsADeliveredPush_When_TheNodeIsAnUpperCaseUuid() =>
+        await MonalClientScenarios.Monal51AdHocRegistrationAsync(fixture);
 }

@@ -18,7 +18,8 @@ public abstract class PipelineFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _server = await StartServerAsync();
-        _pipeline = await PushPipeline.StartAsync(_server, "--Throttle:Window=00:00:00.200");
+        _pipeline = await PushPipeline.StartAsync(
+            _server, "--Throttle:Window=00:00:00.200", $"--Ingest:DefaultPushModule={PushPipeline.Module}");
     }
 
     public async Task DisposeAsync()

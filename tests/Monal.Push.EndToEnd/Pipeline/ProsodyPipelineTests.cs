@@ -1,4 +1,3 @@
-using Monal.Push.Demo.Chatting;
 using static Monal.Push.EndToEnd.Pipeline.PipelineScenarios;
 
 namespace Monal.Push.EndToEnd.Pipeline;
@@ -31,32 +30,18 @@ public sealed class ProsodyPipelineTests(ProsodyPipelineFixture fixture) : IClas
     }
 
     [Fact]
-    public async Task Publish_Should_InvalidateTheTokenAndRefuseTheNextPublish_When_ApnsAnswers410()
-    {
-        var token = NewToken();
-        // Apple's timestamp says since when the token is invalid: after the device was created here, or the
-        // invalidation would rightly be ignored (the device "registered again after Apple's timestamp").
-        var appleTimestamp = DateTimeOffset.UtcNow.AddMinutes(1);
-        fixture.Pipeline.Apns.RespondToToken(token, 410, "Unregistered", appleTimestamp);
-        var options = new Dictionary<string, string> { ["pushModule"] = PushPipeline.Module };
+    public async Task Publish_Should_AnswerItemNotFoundAndNeverReachApple_When_ApnsAnswered410AndTheDeviceWasErased() =>
+        await MonalClientScenarios.DeadTokenStaysDeadAsync(fixture);
 
-        var (recipient, _) = await MessageOfflineUserAsync(fixture, token, options, "first");
-        var request = await fixture.Pipeline.WaitForApnsRequestAsync(token);
-        var apnsId = request.Header("apns-id")!;
-        await fixture.Pipeline.WaitForCountAsync(1,
-            "select count(*) from events where type = 'token_invalidated.v1' and data->>'push_id' = $1", apnsId);
-        Assert.Equal(0, await fixture.Pipeline.CountAsync(
-            "select count(*) from push_events where type = 'push_delivered.v1' and data->>'push_id' = $1", apnsId));
+    [Fact]
+    public async Task Monal6Enable_Should_EndAsADeliveredPush_When_TheNodeIsAHexTokenWithAPushModule() =>
+        await MonalClientScenarios.Monal6EnableAsync(fixture);
 
-        // The next publish to that node is answered item-not-found: no new push is requested for the device.
-        var bob = NewUser("carol");
-        await fixture.Server.CreateUserAsync(bob, "pw");
-        await using var b = await TinyXmppClient.ConnectAsync(fixture.Server, bob, "pw");
-        var before = await fixture.Pipeline.CountAsync("select count(*) from push_events where type = 'push_requested.v1'");
-        var refusals = await fixture.Pipeline.ItemNotFoundRepliesAsync();
-        await b.SendMessageAsync(recipient, "second");
-        await PushPipeline.WaitUntilAsync(async () => await fixture.Pipeline.ItemNotFoundRepliesAsync() > refusals, "an item-not-found reply");
-        Assert.Equal(before, await fixture.Pipeline.CountAsync("select count(*) from push_events where type = 'push_requested.v1'"));
-        Assert.Single(fixture.Pipeline.Apns.Requests, r => r.DeviceToken == token);
-    }
+    [Fact]
+    public async Task Monal520Enable_Should_EndAsADeliveredPush_When_ItCarriesNoForm() =>
+        await MonalClientScenarios.Monal520EnableWithoutFormAsync(fixture);
+
+    [Fact]
+    public async Task Monal51AdHocRegistration_Should_CompleteAndEndAsADeliveredPush_When_TheNodeIsAnUpperCaseUuid() =>
+        await MonalClientScenarios.Monal51AdHocRegistrationAsync(fixture);
 }

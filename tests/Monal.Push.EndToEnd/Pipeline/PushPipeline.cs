@@ -4,7 +4,9 @@ using System.Text.Json;
 using Monal.Push.Cli.Hosting;
 using Monal.Push.Demo.RunningPeers;
 using Monal.Push.EndToEnd.Servers;
+using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.MockApns;
+using Monal.Push.Purge.Scheduling;
 using Monal.Push.Tests.Delivery;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
@@ -181,6 +183,13 @@ public sealed class PushPipeline : IAsyncDisposable
                 return reader.ReadToEnd();
             }))
             : "";
+    }
+
+    /// <summary>Runs one retention job now, as `monal-push purge run --job NAME` does, and checks it succeeded.</summary>
+    public async Task RunRetentionJobAsync(string job)
+    {
+        var run = await _host.Services.GetRequiredService<RetentionJobs>().RunAsync(job, dryRun: false, CancellationToken.None);
+        Assert.Equal(RetentionJobs.Succeeded, run.Outcome);
     }
 
     /// <summary>Publishes answered cancel/item-not-found so far, from `/metrics`.</summary>

@@ -28,8 +28,9 @@ internal readonly record struct RegistrationReply(RegistrationResult Result, Reg
 /// <summary>
 /// mod_push_appserver's v1 registration, shared by the HTTP endpoints and the XEP-0050 ad-hoc commands. A new node
 /// gets a random secret (32 bytes, base64url), stored hashed for the constant-time check and encrypted with the
-/// device's data key; registering the same node again hands the same secret back (as mod_push_appserver does) and
-/// records RegistrationRenewed with the possibly new token. Storage failures throw: the router answers them
+/// device's data key; registering the same node again hands the same secret back (as mod_push_appserver does, so
+/// every XMPP account of the device keeps a working secret) and records RegistrationRenewed with the possibly new
+/// token: a replaced token becomes unreadable (see RenewAsync). Storage failures throw: the router answers them
 /// <c>wait</c>/<c>internal-server-error</c>, the HTTP endpoint 503.
 /// </summary>
 internal sealed class RegistrationHandler(
@@ -73,6 +74,8 @@ internal sealed class RegistrationHandler(
 
         var id = Guid.Parse(node);
         var module = _pushModule!;
+        // Another node may have rotated this device's key: encrypt with the newest generation in the database.
+        dataKeys.Forget(id);
         // Two first registrations of one node race on NoStream; the loser renews the winner's device.
         for (var attempt = 0; ; attempt++)
         {
@@ -83,14 +86,12 @@ internal sealed class RegistrationHandler(
             }
 
             var now = clock.GetUtcNow();
-            var encryptedToken = await dataKeys.EncryptAsync(id, apnsToken, ct);
             try
             {
                 if (existing is { EncryptedSecret: { } encryptedSecret })
                 {
                     var kept = await dataKeys.DecryptAsync(id, encryptedSecret, ct);
-                    await store.AppendAsync(id, PublishHandler.StreamType, ExpectedVersion.Any,
-                        [new RegistrationRenewed(id, module, encryptedToken, domain, now)], ct: ct);
+                    await RenewAsync(id, module, apnsToken, kept, existing, domain, now, ct);
                     Log.DeviceRegistered(logger, hash.Redact(id), channel, renewed: true);
                     metrics.Registration("register", channel, "renewed");
                     return new(RegistrationResult.Ok(node, kept), RegistrationFailure.None);
@@ -99,7 +100,7 @@ internal sealed class RegistrationHandler(
                 // A new node (or one registered before secrets were kept encrypted: it gets a new secret).
                 var secret = NewSecret();
                 var registered = new DeviceRegistered(
-                    id, DeviceMode.Registered, module, encryptedToken, hash.HashSecret(secret), domain, now,
+                    id, DeviceMode.Registered, module, await dataKeys.EncryptAsync(id, apnsToken, ct), hash.HashSecret(secret), domain, now,
                     await dataKeys.EncryptAsync(id, secret, ct));
                 await store.AppendAsync(id, PublishHandler.StreamType,
                     existing is null ? ExpectedVersion.NoStream : ExpectedVersion.Any, [registered], ct: ct);
@@ -111,6 +112,46 @@ internal sealed class RegistrationHandler(
             {
                 // Read the winner's registration and hand its secret back.
             }
+        }
+    }
+
+    /// <summary>
+    /// Records a renewal. The policy lists a token, its registration and its latest renewal time, not a history:
+    /// a replaced token is made unreadable (the data key is rotated, the new token and the secret are encrypted with
+    /// the new generation, the older generations are deleted once the devices row holds the new token), and the
+    /// renewals before this one are deleted from the stream.
+    /// </summary>
+    private async Task RenewAsync(
+        Guid id, string module, string token, string secret, Registration existing, string? domain, DateTimeOffset now, CancellationToken ct)
+    {
+        var replaced = !string.Equals(await CurrentTokenAsync(id, existing, ct), token, StringComparison.Ordinal);
+        if (replaced)
+        {
+            await dataKeys.RotateAsync(id, ct);
+        }
+
+        // The secret rides along every renewal: the renewals before this one are deleted below.
+        var renewed = new RegistrationRenewed(id, module, await dataKeys.EncryptAsync(id, token, ct), domain, now,
+            await dataKeys.EncryptAsync(id, secret, ct));
+        var appended = await store.AppendAsync(id, PublishHandler.StreamType, ExpectedVersion.Any, [renewed], ct: ct);
+        if (replaced)
+        {
+            await dataKeys.RetireSupersededAsync(id, ct);
+        }
+
+        await store.DeleteSupersededAsync(id, typeof(RegistrationRenewed), appended.Version, ct);
+    }
+
+    /// <summary>The token the device holds now, or null when it cannot be read (shredded, or Apple declared it dead).</summary>
+    private async Task<string?> CurrentTokenAsync(Guid id, Registration existing, CancellationToken ct)
+    {
+        try
+        {
+            return await dataKeys.DecryptAsync(id, existing.EncryptedToken, ct);
+        }
+        catch (CryptographicException)
+        {
+            return null;
         }
     }
 
@@ -157,18 +198,30 @@ internal sealed class RegistrationHandler(
         return Guid.TryParse(node, out _) ? null : "Invalid node!";
     }
 
-    private async Task<DeviceRegistered?> LatestRegistrationAsync(Guid id, CancellationToken ct)
+    /// <summary>What the stream says of the device's registration now: mode, latest token and latest secret.</summary>
+    private sealed record Registration(DeviceMode Mode, string EncryptedToken, string? EncryptedSecret);
+
+    private async Task<Registration?> LatestRegistrationAsync(Guid id, CancellationToken ct)
     {
         var events = await store.ReadStreamAsync(id, ct);
-        for (var i = events.Count - 1; i >= 0; i--)
+        DeviceMode? mode = null;
+        string? token = null;
+        string? secret = null;
+        foreach (var e in events)
         {
-            if (events[i].Data is DeviceRegistered registered)
+            switch (e.Data)
             {
-                return registered;
+                case DeviceRegistered r:
+                    (mode, token, secret) = (r.Mode, r.EncryptedToken, r.EncryptedSecret);
+                    break;
+                case RegistrationRenewed r:
+                    token = r.EncryptedToken;
+                    secret = r.EncryptedSecret ?? secret;
+                    break;
             }
         }
 
-        return null;
+        return mode is { } m ? new Registration(m, token!, secret) : null;
     }
 
     private RegistrationReply Refuse(string action, string channel, string text)

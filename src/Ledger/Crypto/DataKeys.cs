@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
@@ -14,77 +15,161 @@ public sealed class DataKeyShreddedException(Guid deviceId)
 }
 
 /// <summary>
-/// Per-device data keys for crypto-shredding: personal fields (the APNs token) are encrypted with the device's
-/// own AES-256-GCM key before they reach an event or a read model. Keys are stored wrapped by the master key in
-/// <c>data_keys</c>; deleting a device's row is what erases its token everywhere, backups included.
+/// Per-device data keys for crypto-shredding: personal fields (the APNs token, the secret) are encrypted with the
+/// device's own AES-256-GCM key before they reach an event or a read model. Keys are stored wrapped by the master key
+/// in <c>data_keys</c>; deleting a device's rows is what erases its token everywhere, backups included.
+/// <para>
+/// A device's key has generations (migrations/0007): <see cref="RotateAsync"/> makes the next one, new ciphertexts use
+/// the newest, and <see cref="RetireSupersededAsync"/> deletes the ones older than the generation the device's current
+/// token uses, so a token replaced by re-registration becomes unreadable wherever it is still stored. A ciphertext
+/// names its generation: <c>v1:&lt;base64&gt;</c> is generation 1, <c>v2:&lt;n&gt;:&lt;base64&gt;</c> generation n.
+/// </para>
 /// </summary>
 public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock)
 {
-    private const string Prefix = "v1:";
-    private readonly ConcurrentDictionary<Guid, byte[]> _cache = new();
+    private const string PrefixV1 = "v1:";
+    private const string PrefixV2 = "v2:";
+    private readonly ConcurrentDictionary<(Guid Device, int Generation), byte[]> _keys = new();
+    private readonly ConcurrentDictionary<Guid, int> _newest = new();
 
-    /// <summary>Encrypts a personal field with the device's key, creating the key if the device has none.</summary>
+    /// <summary>Encrypts a personal field with the device's newest key, creating the key if the device has none.</summary>
     public async Task<string> EncryptAsync(Guid deviceId, string plaintext, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
-        var key = await GetOrCreateAsync(deviceId, ct);
-        return Prefix + Convert.ToBase64String(Aead.Seal(key, Encoding.UTF8.GetBytes(plaintext), deviceId));
+        var (generation, key) = await GetOrCreateAsync(deviceId, ct);
+        var sealedText = Convert.ToBase64String(Aead.Seal(key, Encoding.UTF8.GetBytes(plaintext), deviceId));
+        return generation == 1
+            ? PrefixV1 + sealedText
+            : string.Create(CultureInfo.InvariantCulture, $"{PrefixV2}{generation}:{sealedText}");
     }
 
-    /// <summary>Decrypts a field; throws <see cref="DataKeyShreddedException"/> when the device's key was deleted.</summary>
+    /// <summary>
+    /// Decrypts a field; throws <see cref="DataKeyShreddedException"/> when the key it was made with was deleted (the
+    /// device was erased, or the field is a token replaced since).
+    /// </summary>
     public async Task<string> DecryptAsync(Guid deviceId, string ciphertext, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(ciphertext);
-        if (!ciphertext.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            throw new CryptographicException("Unknown ciphertext format.");
-        }
-
-        var key = await GetAsync(deviceId, ct) ?? throw new DataKeyShreddedException(deviceId);
-        return Encoding.UTF8.GetString(Aead.Open(key, Convert.FromBase64String(ciphertext[Prefix.Length..]), deviceId));
+        var (generation, body) = Parse(ciphertext);
+        var key = await GetAsync(deviceId, generation, ct) ?? throw new DataKeyShreddedException(deviceId);
+        return Encoding.UTF8.GetString(Aead.Open(key, Convert.FromBase64String(body), deviceId));
     }
 
-    /// <summary>Deletes the device's key (crypto-shredding). Returns whether a key existed.</summary>
+    /// <summary>
+    /// Makes the device's next key generation, which the following <see cref="EncryptAsync"/> calls use. Older
+    /// generations stay readable until <see cref="RetireSupersededAsync"/>, so a failed append loses nothing.
+    /// </summary>
+    public async Task RotateAsync(Guid deviceId, CancellationToken ct = default)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var key = RandomNumberGenerator.GetBytes(32);
+            await using var cmd = dataSource.CreateCommand("""
+                insert into data_keys (device_id, generation, wrapped_key, created_at)
+                select $1, coalesce(max(generation), 0) + 1, $2, $3 from data_keys where device_id = $1
+                returning generation
+                """);
+            cmd.Parameters.Add(new() { Value = deviceId });
+            cmd.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
+            cmd.Parameters.Add(new() { Value = clock.GetUtcNow() });
+            try
+            {
+                var generation = (int)(await cmd.ExecuteScalarAsync(ct))!;
+                _keys[(deviceId, generation)] = key;
+                _newest[deviceId] = generation;
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt < 3)
+            {
+                // Another rotation took that generation a moment ago: take the next one.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes the device's key generations older than the one its current token (devices row) is encrypted with:
+    /// everything encrypted with them, in the live tables and in backups, becomes unreadable. Returns how many went.
+    /// </summary>
+    public async Task<long> RetireSupersededAsync(Guid deviceId, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("select monal_retire_data_keys($1)");
+        cmd.Parameters.Add(new() { Value = deviceId });
+        var retired = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        foreach (var cached in _keys.Keys.Where(k => k.Device == deviceId))
+        {
+            _keys.TryRemove(cached, out _);
+        }
+
+        return retired;
+    }
+
+    /// <summary>Deletes the device's keys, every generation (crypto-shredding). Returns whether a key existed.</summary>
     public async Task<bool> DeleteAsync(Guid deviceId, CancellationToken ct = default)
     {
-        _cache.TryRemove(deviceId, out _);
+        Forget(deviceId);
         await using var cmd = dataSource.CreateCommand("delete from data_keys where device_id = $1");
         cmd.Parameters.Add(new() { Value = deviceId });
         return await cmd.ExecuteNonQueryAsync(ct) > 0;
     }
 
-    /// <summary>Forgets a cached key (another process may have shredded it).</summary>
-    public void Forget(Guid deviceId) => _cache.TryRemove(deviceId, out _);
-
-    private async Task<byte[]?> GetAsync(Guid deviceId, CancellationToken ct)
+    /// <summary>Forgets the cached keys of a device (another process may have shredded or rotated them).</summary>
+    public void Forget(Guid deviceId)
     {
-        if (_cache.TryGetValue(deviceId, out var cached))
+        _newest.TryRemove(deviceId, out _);
+        foreach (var cached in _keys.Keys.Where(k => k.Device == deviceId))
+        {
+            _keys.TryRemove(cached, out _);
+        }
+    }
+
+    private static (int Generation, string Body) Parse(string ciphertext)
+    {
+        if (ciphertext.StartsWith(PrefixV1, StringComparison.Ordinal))
+        {
+            return (1, ciphertext[PrefixV1.Length..]);
+        }
+
+        var colon = ciphertext.IndexOf(':', PrefixV2.Length);
+        if (ciphertext.StartsWith(PrefixV2, StringComparison.Ordinal) && colon > 0
+            && int.TryParse(ciphertext.AsSpan(PrefixV2.Length, colon - PrefixV2.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var generation)
+            && generation > 1)
+        {
+            return (generation, ciphertext[(colon + 1)..]);
+        }
+
+        throw new CryptographicException("Unknown ciphertext format.");
+    }
+
+    private async Task<byte[]?> GetAsync(Guid deviceId, int generation, CancellationToken ct)
+    {
+        if (_keys.TryGetValue((deviceId, generation), out var cached))
         {
             return cached;
         }
 
-        await using var cmd = dataSource.CreateCommand("select wrapped_key from data_keys where device_id = $1");
+        await using var cmd = dataSource.CreateCommand("select wrapped_key from data_keys where device_id = $1 and generation = $2");
         cmd.Parameters.Add(new() { Value = deviceId });
+        cmd.Parameters.Add(new() { Value = generation });
         if (await cmd.ExecuteScalarAsync(ct) is not byte[] wrapped)
         {
             return null;
         }
 
         var key = master.Unwrap(deviceId, wrapped);
-        _cache[deviceId] = key;
+        _keys[(deviceId, generation)] = key;
         return key;
     }
 
-    private async Task<byte[]> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
+    private async Task<(int Generation, byte[] Key)> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
     {
-        if (_cache.TryGetValue(deviceId, out var cached))
+        if (_newest.TryGetValue(deviceId, out var newest) && _keys.TryGetValue((deviceId, newest), out var cached))
         {
-            return cached;
+            return (newest, cached);
         }
 
-        // One round trip: insert a fresh key unless the device has one, and read back whichever is stored (ours
-        // through RETURNING, an older one through the select; both share the statement's snapshot, so exactly one
-        // of them answers). The key's commit need not wait for its own WAL flush: nothing stored under it is
+        // One round trip: insert generation 1 unless the device has a key, and read back the newest stored (ours
+        // through RETURNING, an existing one through the select; both share the statement's snapshot, so exactly
+        // one of them answers). The key's commit need not wait for its own WAL flush: nothing stored under it is
         // acknowledged until a later synchronous commit (the append of the event that carries the ciphertext),
         // and flushing that commit flushes this earlier one too. A crash before then loses only an unused key.
         var key = RandomNumberGenerator.GetBytes(32);
@@ -93,13 +178,14 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             batch.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
             var upsert = new NpgsqlBatchCommand("""
                 with ins as (
-                    insert into data_keys (device_id, wrapped_key, created_at) values ($1, $2, $3)
-                    on conflict (device_id) do nothing
-                    returning wrapped_key
+                    insert into data_keys (device_id, generation, wrapped_key, created_at)
+                    select $1, 1, $2, $3 where not exists (select 1 from data_keys where device_id = $1)
+                    on conflict (device_id, generation) do nothing
+                    returning generation, wrapped_key
                 )
-                select wrapped_key from ins
+                select generation, wrapped_key from ins
                 union all
-                select wrapped_key from data_keys where device_id = $1
+                (select generation, wrapped_key from data_keys where device_id = $1 order by generation desc limit 1)
                 """);
             upsert.Parameters.Add(new() { Value = deviceId });
             upsert.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
@@ -111,9 +197,11 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
                 // Skips the SET's empty result, whether or not the reader starts on it.
                 if (reader.FieldCount > 0 && await reader.ReadAsync(ct))
                 {
-                    var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(0));
-                    _cache[deviceId] = stored;
-                    return stored;
+                    var generation = reader.GetInt32(0);
+                    var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(1));
+                    _keys[(deviceId, generation)] = stored;
+                    _newest[deviceId] = generation;
+                    return (generation, stored);
                 }
             }
             while (await reader.NextResultAsync(ct));
@@ -121,6 +209,18 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
 
         // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did
         // nothing): a fresh statement sees it.
-        return await GetAsync(deviceId, ct) ?? throw new InvalidOperationException("The data key vanished while it was being created.");
+        await using var latest = dataSource.CreateCommand(
+            "select generation, wrapped_key from data_keys where device_id = $1 order by generation desc limit 1");
+        latest.Parameters.Add(new() { Value = deviceId });
+        await using var row = await latest.ExecuteReaderAsync(ct);
+        if (!await row.ReadAsync(ct))
+        {
+            throw new InvalidOperationException("The data key vanished while it was being created.");
+        }
+
+        var found = (row.GetInt32(0), master.Unwrap(deviceId, row.GetFieldValue<byte[]>(1)));
+        _keys[(deviceId, found.Item1)] = found.Item2;
+        _newest[deviceId] = found.Item1;
+        return found;
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Monal.Push.Ledger.Events;
 using Npgsql;
 
 namespace Monal.Push.Ledger.EventStore;
@@ -67,6 +68,21 @@ public sealed partial class EventStore
         var deleted = (long)batch.BatchCommands[first + 2].RecordsAffected + batch.BatchCommands[first + 3].RecordsAffected;
         await tx.CommitAsync(ct);
         return deleted;
+    }
+
+    /// <summary>
+    /// Deletes the events of one type in a stream that are older than <paramref name="keepFromVersion"/>: facts a
+    /// later event of the same type supersedes and that the privacy policy does not let us keep as a history (e.g.
+    /// every renewal time of a device, when only the latest is listed). Returns the number deleted.
+    /// </summary>
+    public async Task<long> DeleteSupersededAsync(Guid streamId, Type eventType, long keepFromVersion, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventType);
+        await using var cmd = _dataSource.CreateCommand("delete from events where stream_id = $1 and type = $2 and version < $3");
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = EventTypes.NameOf(eventType) });
+        cmd.Parameters.Add(new() { Value = keepFromVersion });
+        return await cmd.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Creates the push partitions of the given UTC days if they are missing.</summary>

@@ -28,13 +28,18 @@ public sealed record DeviceRegistered(
     DateTimeOffset RegisteredAt,
     string? EncryptedSecret = null);
 
-/// <summary>A registered device registered again: same node and secret, possibly a new token.</summary>
+/// <summary>
+/// A registered device registered again: same node and secret, possibly a new token. When the token changed, the
+/// device's data key was rotated: the token and the secret are encrypted with the new generation (EncryptedSecret),
+/// the older generations are deleted, and the stream keeps only the latest renewal (docs/architecture.md).
+/// </summary>
 public sealed record RegistrationRenewed(
     Guid DeviceId,
     string PushModule,
     string EncryptedToken,
     string? Domain,
-    DateTimeOffset RenewedAt);
+    DateTimeOffset RenewedAt,
+    string? EncryptedSecret = null);
 
 /// <summary>The device asked to stop receiving pushes (v1 unregister).</summary>
 public sealed record DeviceUnregistered(Guid DeviceId, DateTimeOffset UnregisteredAt);

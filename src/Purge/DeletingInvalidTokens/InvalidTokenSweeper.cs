@@ -14,7 +14,8 @@ namespace Monal.Push.Purge.DeletingInvalidTokens;
 /// which is written in the append's own transaction and so never lags; the same condition is checked again under the
 /// stream's lock, so a device that registered again meanwhile is left alone. It also deletes the keyed ids of dead
 /// stateless tokens (dead_tokens) once they are older than Retention:PushLog: they exist only so that a publish
-/// cannot re-create such a device (answered item-not-found, which makes the XMPP server drop the registration).
+/// cannot re-create such a device (answered item-not-found, which makes the XMPP server drop the registration), and
+/// the data-key generations a replaced token left behind when a renewal was interrupted.
 /// </summary>
 public sealed class InvalidTokenSweeper(
     NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options, TimeProvider clock)
@@ -71,6 +72,17 @@ public sealed class InvalidTokenSweeper(
         }
 
         deleted[ReadModelTables.DeadTokens] = await PurgeDeadTokensAsync(clock.GetUtcNow() - options.Value.PushLog, dryRun, ct);
+        deleted["superseded_data_keys"] = await RetireDataKeysAsync(dryRun, ct);
+    }
+
+    // Key generations a renewal superseded (a replaced token) but did not delete, because the process stopped between
+    // its append and the retirement (migrations/0007, monal_retire_data_keys).
+    private async Task<long> RetireDataKeysAsync(bool dryRun, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(dryRun
+            ? "select count(*) from data_keys k join devices d using (device_id) where k.generation < monal_key_generation(d.encrypted_token)"
+            : "select monal_retire_data_keys(null)");
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     /// <summary>Devices awaiting erasure at <paramref name="cutoff"/>, oldest first, with the cause (the audit counts these too).</summary>

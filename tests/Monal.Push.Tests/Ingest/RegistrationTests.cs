@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Monal.Push.Ingest.Registering;
+using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;
 
@@ -67,8 +68,9 @@ public sealed class RegistrationTests
         Assert.Equal(IngestHarness.Module, registered.PushModule);
         Assert.Null(registered.Domain);
         Assert.True(ingest.Hash.SecretMatches(secret, registered.SecretHash!));
-        Assert.Equal(secret, await ingest.Keys.DecryptAsync(id, registered.EncryptedSecret!));
-        Assert.Equal(token, await ingest.Keys.DecryptAsync(id, registered.EncryptedToken));
+        // The token was replaced: the key generation it was encrypted with is gone (RenewalTests covers the rest).
+        await Assert.ThrowsAsync<DataKeyShreddedException>(() => ingest.Keys.DecryptAsync(id, registered.EncryptedToken));
+        Assert.Equal(secret, await ingest.Keys.DecryptAsync(id, renewed.EncryptedSecret!));
         Assert.Equal(newToken, await ingest.Keys.DecryptAsync(id, renewed.EncryptedToken));
         foreach (var table in new[] { "events", "devices" })
         {

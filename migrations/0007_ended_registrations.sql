@@ -1,3 +1,5 @@
+-- Ended registrations take their tokens with them.
+--
 -- Tokens Apple declared dead stay dead (docs/architecture.md, "Dead tokens").
 --
 -- A stateless device (node = APNs token, docs/product.md) is created by the first publish to it, not by the
@@ -110,3 +112,35 @@ begin
         perform pg_notify('monal_devices', p_id::text);
     end if;
 end $$;
+
+-- A token replaced by re-registration becomes unreadable (docs/architecture.md, "Crypto-shredding").
+--
+-- data_keys gets generations. When a registered device renews with a different token, RegistrationHandler makes the
+-- next generation of its key, encrypts the new token (and the secret) with it, appends RegistrationRenewed, then
+-- deletes every generation older than the one the devices row's token is encrypted with: the old token, still in
+-- the device's older events and in backups, can no longer be decrypted. Ciphertexts name their generation:
+-- 'v1:<base64>' is generation 1, 'v2:<generation>:<base64>' any later one. A crash between the append and the
+-- delete leaves an old generation behind; the hourly job deletes it (monal_retire_data_keys).
+alter table data_keys add column if not exists generation integer not null default 1;
+alter table data_keys drop constraint if exists data_keys_pkey;
+alter table data_keys add constraint data_keys_pkey primary key (device_id, generation);
+
+create or replace function monal_key_generation(ciphertext text) returns integer
+language sql immutable as $$
+    select case when ciphertext is null then null
+                when ciphertext like 'v2:%' then split_part(ciphertext, ':', 2)::integer
+                else 1 end
+$$;
+
+-- Deletes the key generations older than the one each device's current token is encrypted with (one device, or
+-- every device when p_id is null). Returns the number of keys deleted.
+create or replace function monal_retire_data_keys(p_id uuid) returns bigint
+language sql as $$
+    with retired as (
+        delete from data_keys k using devices d
+        where d.device_id = k.device_id and (p_id is null or k.device_id = p_id)
+          and k.generation < monal_key_generation(d.encrypted_token)
+        returning 1
+    )
+    select count(*) from retired
+$$;

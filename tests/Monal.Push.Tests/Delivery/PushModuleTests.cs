@@ -46,6 +46,10 @@ public sealed class PushModuleTests : IDisposable
         return options;
     }
 
+    // AddPushModules as a host composes it: options bound from configuration, validated when first read.
+    private static ServiceProvider PushModuleServices(IConfiguration configuration) =>
+        new ServiceCollection().AddSingleton(configuration).AddLogging().AddPushModules().BuildServiceProvider();
+
     [Fact]
     public void AddPushModules_Should_BindEveryKey_When_ConfigurationUsesProductNames()
     {
@@ -65,11 +69,7 @@ public sealed class PushModuleTests : IDisposable
             ["PushModules:monalProdiOS-sandbox:CollapseId"] = "monal",
             ["PushModules:monalProdiOS-sandbox:Endpoint"] = "http://127.0.0.1:9/",
         }).Build();
-        using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(configuration)
-            .AddLogging()
-            .AddPushModules()
-            .BuildServiceProvider();
+        using var services = PushModuleServices(configuration);
 
         var options = services.GetRequiredService<IOptions<PushModulesOptions>>().Value;
         var registry = services.GetRequiredService<PushModuleRegistry>();
@@ -106,11 +106,7 @@ public sealed class PushModuleTests : IDisposable
         var keyFiles = file.GetSection(PushModulesOptions.SectionName).GetChildren()
             .ToDictionary(m => $"{m.Path}:KeyFile", _ => (string?)_key.Path);
         var configuration = new ConfigurationBuilder().AddConfiguration(file).AddInMemoryCollection(keyFiles).Build();
-        using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(configuration)
-            .AddLogging()
-            .AddPushModules()
-            .BuildServiceProvider();
+        using var services = PushModuleServices(configuration);
 
         var options = services.GetRequiredService<IOptions<PushModulesOptions>>().Value;
         var registry = services.GetRequiredService<PushModuleRegistry>();
@@ -132,7 +128,7 @@ public sealed class PushModuleTests : IDisposable
         {
             ["PushModules:broken:KeyFile"] = Path.Combine(_key.Directory, "missing.p8"),
         }).Build();
-        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddLogging().AddPushModules().BuildServiceProvider();
+        using var services = PushModuleServices(configuration);
 
         var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<PushModulesOptions>>().Value);
 

@@ -70,7 +70,8 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
                 // Ingest stores tokens in lower case; compare ignoring case all the same, as the query does.
                 var clear = await dataKeys.DecryptAsync(deviceId, encrypted, ct);
                 if (CryptographicOperations.FixedTimeEquals(
-                        System.Text.Encoding.UTF8.GetBytes(clear.ToLowerInvariant()), System.Text.Encoding.UTF8.GetBytes(token.ToLowerInvariant())))
+                        System.Text.Encoding.UTF8.GetBytes(clear.ToLowerInvariant()),
+                        System.Text.Encoding.UTF8.GetBytes(token.ToLowerInvariant())))
                 {
                     found.Add(deviceId);
                 }

@@ -28,7 +28,7 @@ internal static class AuditCommand
             if (fmt is null)
             {
                 await Console.Error.WriteLineAsync("--format must be text, json or html.");
-                return 2;
+                return ExitCodes.Usage;
             }
 
             await using var host = await MonalHost.StartAsync(parse.UnmatchedTokens, HostRole.Admin, ct);
@@ -39,7 +39,7 @@ internal static class AuditCommand
                 await Console.Error.WriteLineAsync($"NOT COMPLIANT: {report.Violations.Count} violation(s).");
             }
 
-            return report.Compliant ? 0 : 1;
+            return report.Compliant ? ExitCodes.Ok : ExitCodes.Failed;
         });
         var command = new Command("audit", "Audits for privacy officers.");
         command.Subcommands.Add(retention);

@@ -7,7 +7,12 @@ using Monal.Push.Purge.Scheduling;
 
 namespace Monal.Push.Cli.Commands;
 
-/// <summary>`monal-push gdpr export|erase --node N | --token T`: GDPR Art. 15 export and Art. 17 erasure.</summary>
+/// <summary>
+/// `monal-push gdpr export|erase --node N | --token T`: GDPR Art. 15 export and Art. 17 erasure. Standard output
+/// carries only the export document or the erase receipts; everything for the operator goes to standard error. A
+/// request that finds nothing exits with <see cref="ExitCodes.NothingFound"/>, so a mistyped token never passes for
+/// a done erasure.
+/// </summary>
 internal static class GdprCommand
 {
     public static Command Create()
@@ -48,7 +53,7 @@ internal static class GdprCommand
             if (Query(parse, node, token) is not { } query)
             {
                 await Console.Error.WriteLineAsync("Give exactly one of --node or --token.");
-                return 2;
+                return ExitCodes.Usage;
             }
 
             var fmt = parse.GetValue(format)?.ToLowerInvariant() switch
@@ -60,13 +65,20 @@ internal static class GdprCommand
             if (fmt is null)
             {
                 await Console.Error.WriteLineAsync("--format must be json or text.");
-                return 2;
+                return ExitCodes.Usage;
             }
 
             await using var host = await MonalHost.StartAsync(parse.UnmatchedTokens, HostRole.Admin, ct);
             var result = await host.Services.GetRequiredService<SubjectAccessExporter>().ExportAsync(query, fmt.Value, ct);
+            // The document is written either way: "no data is held" is itself the answer to give the requester.
             await WriteAsync(parse.GetValue(output), result.Document, ct);
-            return 0;
+            if (result.Export.Devices.Count == 0)
+            {
+                await Console.Error.WriteLineAsync(NothingFound(query));
+                return ExitCodes.NothingFound;
+            }
+
+            return ExitCodes.Ok;
         });
         return export;
     }
@@ -84,15 +96,15 @@ internal static class GdprCommand
             if (Query(parse, node, token) is not { } query)
             {
                 await Console.Error.WriteLineAsync("Give exactly one of --node or --token.");
-                return 2;
+                return ExitCodes.Usage;
             }
 
             await using var host = await MonalHost.StartAsync(parse.UnmatchedTokens, HostRole.Admin, ct);
             var receipts = await host.Services.GetRequiredService<DeviceEraser>().EraseAsync(query, parse.GetValue(dryRun), ct);
             if (receipts.Count == 0)
             {
-                Console.Out.WriteLine("Nothing is held about that device.");
-                return 0;
+                await Console.Error.WriteLineAsync(NothingFound(query) + " Nothing was erased.");
+                return ExitCodes.NothingFound;
             }
 
             foreach (var r in receipts)
@@ -100,10 +112,14 @@ internal static class GdprCommand
                 Console.Out.WriteLine($"{(r.DryRun ? "Would erase" : "Erased")} at {r.ErasedAt:u}, receipt {r.ReceiptId}: {RetentionJobs.Describe(r.Deleted)}");
             }
 
-            return 0;
+            return ExitCodes.Ok;
         });
         return erase;
     }
+
+    private static string NothingFound(SubjectQuery query) =>
+        $"NOT FOUND: nothing is held about a device with that {query.Kind} (a token or hex node is matched ignoring case; " +
+        "check that it was copied whole, and that the device used this server).";
 
     internal static async Task WriteAsync(string? file, string document, CancellationToken ct)
     {

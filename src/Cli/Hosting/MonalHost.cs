@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Monal.Push.Ledger;
 using Monal.Push.Ledger.Embedded;
 
@@ -18,7 +19,7 @@ internal enum HostRole
 }
 
 /// <summary>
-/// Builds the one host that `serve` and every admin verb use (STYLE.md section 6), with configuration from
+/// Builds the one host that `serve` and every admin verb use, with configuration from
 /// appsettings.json (beside the executable, then in the working directory), environment variables and
 /// command-line switches. Without ConnectionStrings:Ledger it starts the embedded PostgreSQL under Data:Path
 /// first and stops it after the host.
@@ -53,12 +54,7 @@ internal sealed class MonalHost : IAsyncDisposable
         });
         ConfigureSources(builder.Configuration, args);
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        AddConsoleLog(builder.Logging);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Npgsql logs every command at Information; its text could carry parameters of a failed statement.
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
@@ -69,7 +65,7 @@ internal sealed class MonalHost : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Ledger")))
         {
             var data = builder.Configuration["Data:Path"] ?? "var";
-            using var bootLogging = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true));
+            using var bootLogging = LoggerFactory.Create(AddConsoleLog);
             embedded = await EmbeddedPostgres.StartAsync(Path.Combine(data, "postgres"), bootLogging.CreateLogger("Monal.Push.Embedded"), ct);
             builder.Configuration.AddInMemoryCollection([new("ConnectionStrings:Ledger", embedded.ConnectionString())]);
         }
@@ -116,6 +112,22 @@ internal sealed class MonalHost : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// One line per message, on standard error at every level: standard output belongs to the verb's result (an
+    /// audit report, a GDPR export), so `monal-push audit retention --format json &gt; report.json` writes only JSON.
+    /// journald collects both streams of `serve` alike.
+    /// </summary>
+    private static void AddConsoleLog(ILoggingBuilder logging)
+    {
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     }
 
     internal static void ConfigureSources(ConfigurationManager configuration, string[] args, bool includeWorkingDirectoryFile = false)

@@ -13,6 +13,9 @@ internal static class AdHocCommands
     public const string RegisterNode = "v1-register-push";
     public const string UnregisterNode = "v1-unregister-push";
 
+    /// <summary>What mod_push_appserver and Monal 5.0-5.1 use where XEP-0050 says <c>completed</c> (see <see cref="Completed"/>).</summary>
+    public const string MonalCompleteStatus = "complete";
+
     public static readonly XName CommandName = XName.Get("command", Namespaces.Commands);
 
     public static bool IsKnown(string? node) => node is RegisterNode or UnregisterNode;
@@ -66,12 +69,26 @@ internal static class AdHocCommands
             form);
     }
 
-    /// <summary>The completed command carrying a result form with <c>jid</c>, <c>node</c> and <c>secret</c>.</summary>
+    /// <summary>
+    /// The finished command carrying a result form with <c>jid</c>, <c>node</c> and, for a registration, <c>secret</c>
+    /// (mod_push_appserver's unregister result form has only <c>jid</c> and <c>node</c>).
+    /// </summary>
+    /// <remarks>
+    /// Deliberately <c>status='complete'</c>, not XEP-0050's <c>completed</c> (section 6.1): mod_push_appserver answers
+    /// both v1 commands so (mod_push_appserver.lua lines 146-151 and 192-197), and Monal 5.0-5.1 accepts the register
+    /// reply only with exactly that value. Its MLIQProcessor.m line 531 (commit 25201ae1) looks the form up with
+    /// <c>command&lt;status=complete&gt;&lt;node=v1-register-push&gt;</c>, an attribute filter MLXMLNode.m compiles to
+    /// the anchored regex <c>^complete$</c>; with <c>completed</c> it logs "Appserver returned invalid data" and never
+    /// enables push. The unregister reply follows mod_push_appserver too, so both commands answer alike. See
+    /// docs/peers.md, "Monal 5.0-5.1 ad-hoc registration".
+    /// </remarks>
     public static XElement Completed(string node, string sessionId, string ourJid, RegistrationResult result)
     {
-        var form = DataForm.Build("result",
-            ("jid", "jid-single", ourJid), ("node", "text-single", result.Node), ("secret", "text-single", result.Secret));
-        return Command(node, sessionId, "completed", form);
+        var form = result.Secret is null
+            ? DataForm.Build("result", ("jid", "jid-single", ourJid), ("node", "text-single", result.Node))
+            : DataForm.Build("result",
+                ("jid", "jid-single", ourJid), ("node", "text-single", result.Node), ("secret", "text-single", result.Secret));
+        return Command(node, sessionId, MonalCompleteStatus, form);
     }
 
     public static XElement Canceled(string node, string sessionId) => Command(node, sessionId, "canceled");

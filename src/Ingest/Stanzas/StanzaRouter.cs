@@ -161,7 +161,7 @@ internal sealed class StanzaRouter(IPublishHandler publishHandler, IRegistration
             return Iq.Error(iq, new StanzaError(StanzaErrorType.Modify, "not-acceptable", result.ErrorText));
         }
 
-        Log.CommandAnswered(logger, node!, action, "completed");
+        Log.CommandAnswered(logger, node!, action, AdHocCommands.MonalCompleteStatus);
         return Iq.Result(iq, AdHocCommands.Completed(node!, sessionId, OurJid(iq), result));
     }
 

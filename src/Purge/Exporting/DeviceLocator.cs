@@ -17,12 +17,19 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
     public async Task<IReadOnlyList<Guid>> LocateAsync(SubjectQuery query, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Kind == "node" && Guid.TryParse(query.Value, out var node))
+        if (query.Kind != "node" || !Guid.TryParse(query.Value, out var node))
         {
-            return await IsHeldAsync(node, ct) ? [node] : [];
+            return await ByTokenAsync(query.Value, ct);
         }
 
-        return await ByTokenAsync(query.Value, ct);
+        var found = await IsHeldAsync(node, ct) ? new List<Guid> { node } : [];
+        if (query.IsHex)
+        {
+            // 32 hex digits parse as a UUID but are also the shape of a 16-byte token: look for both.
+            found.AddRange((await ByTokenAsync(query.Value, ct)).Where(id => id != node));
+        }
+
+        return found;
     }
 
     private async Task<IReadOnlyList<Guid>> ByTokenAsync(string token, CancellationToken ct)
@@ -60,9 +67,11 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
 
             try
             {
+                // Ingest stores tokens in lower case; compare ignoring case all the same, as the query does.
                 var clear = await dataKeys.DecryptAsync(deviceId, encrypted, ct);
                 if (CryptographicOperations.FixedTimeEquals(
-                        System.Text.Encoding.UTF8.GetBytes(clear), System.Text.Encoding.UTF8.GetBytes(token)))
+                        System.Text.Encoding.UTF8.GetBytes(clear.ToLowerInvariant()),
+                        System.Text.Encoding.UTF8.GetBytes(token.ToLowerInvariant())))
                 {
                     found.Add(deviceId);
                 }

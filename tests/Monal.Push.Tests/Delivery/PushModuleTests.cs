@@ -46,6 +46,10 @@ public sealed class PushModuleTests : IDisposable
         return options;
     }
 
+    // AddPushModules as a host composes it: options bound from configuration, validated when first read.
+    private static ServiceProvider PushModuleServices(IConfiguration configuration) =>
+        new ServiceCollection().AddSingleton(configuration).AddLogging().AddPushModules().BuildServiceProvider();
+
     [Fact]
     public void AddPushModules_Should_BindEveryKey_When_ConfigurationUsesProductNames()
     {
@@ -65,11 +69,7 @@ public sealed class PushModuleTests : IDisposable
             ["PushModules:monalProdiOS-sandbox:CollapseId"] = "monal",
             ["PushModules:monalProdiOS-sandbox:Endpoint"] = "http://127.0.0.1:9/",
         }).Build();
-        using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(configuration)
-            .AddLogging()
-            .AddPushModules()
-            .BuildServiceProvider();
+        using var services = PushModuleServices(configuration);
 
         var options = services.GetRequiredService<IOptions<PushModulesOptions>>().Value;
         var registry = services.GetRequiredService<PushModuleRegistry>();
@@ -91,6 +91,36 @@ public sealed class PushModuleTests : IDisposable
         Assert.False(registry.TryGet("monalAlpha", out _));
     }
 
+    [Theory]
+    [InlineData("monalProdiOS", "G7YU7X7KRJ.SworIM")]
+    [InlineData("monalProdCatalyst", "org.monal-im.prod.catalyst.monal")]
+    [InlineData("quicksyProdiOS", "org.monal-im.prod.ios.quicksy")]
+    [InlineData("quicksyProdCatalyst", "org.monal-im.prod.catalyst.quicksy")]
+    [InlineData("monalAlpha", "monal.alpha")]
+    public void AddPushModules_Should_BindTheModuleAndItsSandboxTwin_When_TheShippedProductionSettingsAreLoaded(string name, string topic)
+    {
+        // The shipped file names /etc/monal-push/AuthKey_….p8; only the key path is replaced, so validation runs on
+        // every other value as written.
+        var shipped = Path.Combine(Ledger.SchemaMigratorTests.RepositoryRoot(), "deploy", "appsettings.Production.json");
+        var file = new ConfigurationBuilder().AddJsonFile(shipped, optional: false).Build();
+        var keyFiles = file.GetSection(PushModulesOptions.SectionName).GetChildren()
+            .ToDictionary(m => $"{m.Path}:KeyFile", _ => (string?)_key.Path);
+        var configuration = new ConfigurationBuilder().AddConfiguration(file).AddInMemoryCollection(keyFiles).Build();
+        using var services = PushModuleServices(configuration);
+
+        var options = services.GetRequiredService<IOptions<PushModulesOptions>>().Value;
+        var registry = services.GetRequiredService<PushModuleRegistry>();
+
+        Assert.Equal(10, options.Modules.Count);
+        Assert.True(registry.TryGet(name, out var production));
+        Assert.True(registry.TryGet(name + "-sandbox", out var sandbox));
+        Assert.Equal((name, topic, ApnsEnvironment.Production), (production.Name, production.Topic, production.Environment));
+        Assert.Equal((name + "-sandbox", topic, ApnsEnvironment.Sandbox), (sandbox.Name, sandbox.Topic, sandbox.Environment));
+        Assert.Equal(ApnsEndpoints.Production, options.Modules[name].ResolveEndpoint());
+        Assert.Equal(ApnsEndpoints.Sandbox, options.Modules[name + "-sandbox"].ResolveEndpoint());
+        Assert.Equal("monalProdiOS", configuration["Ingest:DefaultPushModule"]);
+    }
+
     [Fact]
     public void AddPushModules_Should_FailAtStart_When_AModuleIsInvalid()
     {
@@ -98,7 +128,7 @@ public sealed class PushModuleTests : IDisposable
         {
             ["PushModules:broken:KeyFile"] = Path.Combine(_key.Directory, "missing.p8"),
         }).Build();
-        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddLogging().AddPushModules().BuildServiceProvider();
+        using var services = PushModuleServices(configuration);
 
         var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<PushModulesOptions>>().Value);
 

@@ -179,6 +179,47 @@ public sealed class RegistrationTests
         Assert.Equal(0, await ingest.RowsContainingAsync("events", "alice"));
     }
 
+    [Fact]
+    public async Task AdHoc_Should_AnswerWhatMonal51Accepts_When_AnIdentifierForVendorNodeRegistersAndUnregisters()
+    {
+        await using var ingest = await IngestHarness.CreateAsync();
+        await using var component = await LiveComponent.StartAsync(ingest);
+        var session = component.Session;
+        var node = Guid.NewGuid().ToString().ToUpperInvariant(); // identifierForVendor's UUIDString is upper case
+        var token = IngestHarness.NewToken();
+
+        await session.Write(Command("r1", "v1-register-push", ("type", "apns"), ("node", node), ("token", token))).FlushAsync();
+        var registered = Monal51ReplyForm(await session.ExpectIqResultAsync("r1"), "v1-register-push");
+        await session.Write(Command("u1", "v1-unregister-push", ("type", "apns"), ("node", node))).FlushAsync();
+        var unregistered = Monal51ReplyForm(await session.ExpectIqResultAsync("u1"), "v1-unregister-push");
+
+        Assert.NotNull(registered);
+        Assert.Equal("push.localhost", registered["jid"]);
+        Assert.Equal(node, registered["node"]);
+        Assert.Equal(43, registered["secret"].Length);
+        Assert.NotNull(unregistered);
+        Assert.Equal(new[] { "jid", "node" }, unregistered.Keys);
+        Assert.Equal(node, unregistered["node"]);
+    }
+
+    /// <summary>
+    /// The reply form as Monal 5.1 finds it (MLIQProcessor.m line 531 at commit 25201ae1):
+    /// <c>{http://jabber.org/protocol/commands}command&lt;status=complete&gt;&lt;node=…&gt;/{jabber:x:data}x</c>, where
+    /// MLXMLNode.m compiles each attribute filter to an anchored regex (<c>^complete$</c>); null when Monal finds none.
+    /// </summary>
+    private static Dictionary<string, string>? Monal51ReplyForm(XElement iq, string commandNode)
+    {
+        XNamespace x = "jabber:x:data";
+        static bool Matches(XElement e, string attribute, string value) =>
+            System.Text.RegularExpressions.Regex.IsMatch((string?)e.Attribute(attribute) ?? "", "^" + value + "$");
+        var form = iq.Elements(XName.Get("command", "http://jabber.org/protocol/commands"))
+            .Where(c => Matches(c, "status", "complete") && Matches(c, "node", commandNode))
+            .Elements(x + "x")
+            .FirstOrDefault();
+        return form?.Elements(x + "field")
+            .ToDictionary(f => (string)f.Attribute("var")!, f => (string?)f.Element(x + "value") ?? "");
+    }
+
     private static string Command(string id, string command, params (string Var, string Value)[] fields) =>
         $"<iq type='set' id='{id}' from='alice@localhost/monal' to='push.localhost'>" +
         $"<command xmlns='http://jabber.org/protocol/commands' node='{command}' action='execute'>" +
@@ -200,7 +241,7 @@ public sealed class RegistrationTests
         XNamespace x = "jabber:x:data";
         var command = iq.Element(XName.Get("command", "http://jabber.org/protocol/commands"));
         Assert.NotNull(command);
-        Assert.Equal("completed", (string?)command.Attribute("status"));
+        Assert.Equal("complete", (string?)command.Attribute("status"));
         return command.Element(x + "x")!.Elements(x + "field")
             .ToDictionary(f => (string)f.Attribute("var")!, f => (string?)f.Element(x + "value") ?? "");
     }

@@ -88,7 +88,7 @@ public sealed class StanzaRouterTests
 
         Assert.Equal(("register", "apns", "uuid-1", "tok", "example.org"), Assert.Single(_registration.Calls));
         var command = reply!.Element(Commands + "command")!;
-        Assert.Equal("completed", (string?)command.Attribute("status"));
+        Assert.Equal("complete", (string?)command.Attribute("status"));
         var form = command.Element(Data + "x")!;
         Assert.Equal("result", (string?)form.Attribute("type"));
         string? Field(string name) => form.Elements(Data + "field").Single(f => (string?)f.Attribute("var") == name).Element(Data + "value")?.Value;
@@ -103,7 +103,7 @@ public sealed class StanzaRouterTests
             Iq("set", RegisterForm("v1-unregister-push", ("type", "apns"), ("node", "uuid-1"))), CancellationToken.None);
 
         Assert.Equal(("unregister", "apns", "uuid-1", null, "example.org"), Assert.Single(_registration.Calls));
-        Assert.Equal("completed", (string?)reply!.Element(Commands + "command")!.Attribute("status"));
+        Assert.Equal("complete", (string?)reply!.Element(Commands + "command")!.Attribute("status"));
     }
 
     [Fact]

@@ -103,6 +103,70 @@ public sealed class GdprTests
         Assert.Empty((await host.Get<SubjectAccessExporter>().CollectAsync(SubjectQuery.ByToken(PurgeHost.NewToken()), CancellationToken.None)).Devices);
     }
 
+    [Theory]
+    [InlineData("token")]
+    [InlineData("node")]
+    public async Task EraseAsync_Should_EraseTheStatelessDevice_When_ItsTokenIsGivenInUpperCase(string by)
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var token = PurgeHost.NewToken(); // lower case, as ingest stores it
+        var device = await host.RegisterStatelessAsync(token);
+        await host.PushAsync(device);
+        var upper = token.ToUpperInvariant();
+        var query = by == "token" ? SubjectQuery.ByToken(upper) : SubjectQuery.ByNode(upper);
+
+        var export = await host.Get<SubjectAccessExporter>().CollectAsync(query, CancellationToken.None);
+        var receipts = await host.Get<DeviceEraser>().EraseAsync(query, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(device, Assert.Single(export.Devices).DeviceId);
+        Assert.Equal(token, export.Devices[0].Token);
+        Assert.Equal(1, Assert.Single(receipts).Deleted["data_keys"]);
+        Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task EraseAsync_Should_EraseTheRegisteredDevice_When_ItsTokenIsGivenInUpperCase()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var token = PurgeHost.NewToken();
+        var device = await host.RegisterAsync(token);
+        var other = await host.RegisterAsync(PurgeHost.NewToken());
+
+        var receipts = await host.Get<DeviceEraser>().EraseAsync(
+            SubjectQuery.ByToken(" " + token.ToUpperInvariant() + "\n"), dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, Assert.Single(receipts).Deleted["data_keys"]);
+        Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
+        Assert.True(await host.Get<DeviceLocator>().IsHeldAsync(other, CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData("upper")]
+    [InlineData("lower")]
+    public async Task LocateAsync_Should_FindTheRegisteredDevice_When_ItsNodeUuidIsGivenInAnyCase(string letterCase)
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var device = await host.RegisterAsync(PurgeHost.NewToken());
+        var node = letterCase == "upper" ? device.ToString().ToUpperInvariant() : device.ToString();
+
+        var found = await host.Get<DeviceLocator>().LocateAsync(SubjectQuery.ByNode(node), CancellationToken.None);
+
+        Assert.Equal(device, Assert.Single(found));
+    }
+
+    [Fact]
+    public async Task EraseAsync_Should_EraseNothing_When_TheTokenIsUnknown()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var device = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+
+        var receipts = await host.Get<DeviceEraser>().EraseAsync(
+            SubjectQuery.ByToken(PurgeHost.NewToken().ToUpperInvariant()), dryRun: false, CancellationToken.None);
+
+        Assert.Empty(receipts);
+        Assert.True(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
+    }
+
     [Fact]
     public async Task EraseAsync_Should_LeaveNoTraceInAFullDump_When_TheDeviceIsErased()
     {

@@ -18,7 +18,7 @@ internal enum HostRole
 }
 
 /// <summary>
-/// Builds the one host that `serve` and every admin verb use (STYLE.md section 6), with configuration from
+/// Builds the one host that `serve` and every admin verb use, with configuration from
 /// appsettings.json (beside the executable, then in the working directory), environment variables and
 /// command-line switches. Without ConnectionStrings:Ledger it starts the embedded PostgreSQL under Data:Path
 /// first and stops it after the host.

@@ -17,7 +17,7 @@ public sealed record SubjectQuery
 
     /// <summary>
     /// A node: the device UUID of a registered device, or, for a stateless device, the node is the APNs token itself
-    /// (PRODUCT.md), so a node that is not a UUID is looked up as a token.
+    /// (docs/architecture.md, "Ingest"), so a node that is not a UUID is looked up as a token.
     /// </summary>
     public static SubjectQuery ByNode(string node)
     {

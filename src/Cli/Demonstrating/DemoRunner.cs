@@ -34,7 +34,7 @@ internal static class DemoRunner
         output.WriteLine();
         output.WriteLine($"1. A device registers the way Monal before 5.2 does: POST /v1/register type=apns node={device.Node} token=<{TokenHash(stack, device)}>");
         var secret = await device.RegisterAsync(stack.Http, ct);
-        output.WriteLine("   serve answered OK with a secret for the node (the ledger keeps it hashed, the token encrypted).");
+        output.WriteLine("   serve answered OK with a secret for the node (the ledger keeps it hashed, and encrypted with the device's key to hand it back on re-registration; the token encrypted).");
 
         output.WriteLine($"2. {stack.Alice.Jid(prosody)} enables push (XEP-0357) to {DemoStack.ComponentDomain} with that node and secret, then goes offline.");
         await conversation.EnablePushAndGoOfflineAsync(DemoStack.ComponentDomain, device.Node, secret, ct);

@@ -106,8 +106,16 @@ public sealed class RetentionAuditor(
         var path = data.Value.Path;
         inventory.Add(LogFilesItem("log_files", "Server log files (one per UTC day)",
             LogFileNames.Dated(LogFileNames.Folder(path), LogFileNames.Pattern), now, o));
-        inventory.Add(LogFilesItem("embedded_postgres_log_files", "The embedded PostgreSQL's log files (one per UTC day)",
-            LogFileNames.Dated(LogFileNames.EmbeddedFolder(path), LogFileNames.EmbeddedPattern), now, o));
+        var embeddedLogs = LogFileNames.Dated(LogFileNames.EmbeddedFolder(path), LogFileNames.EmbeddedPattern);
+        var startupLog = LogFileNames.EmbeddedStartupLogSince(path);
+        var embeddedOldest = embeddedLogs.Count == 0 ? startupLog : LogFileNames.StartOf(embeddedLogs[0].Day);
+        if (startupLog < embeddedOldest)
+        {
+            embeddedOldest = startupLog;
+        }
+
+        inventory.Add(Item("embedded_postgres_log_files", "The embedded PostgreSQL's log files (one per UTC day, and its startup log)",
+            embeddedLogs.Count + (startupLog is null ? 0 : 1), embeddedOldest, now, o.LogFiles, o.PurgeInterval));
 
         inventory.Add(await ItemAsync("retention_runs", "Evidence of retention runs (no personal data)",
             $"select count(*), min(\"timestamp\") from events where stream_id = '{SystemStreams.Retention}' and type = 'retention_run.v1'",

@@ -31,6 +31,23 @@ public static class LogFileNames
     public static string EmbeddedStartupLog(string dataPath) =>
         Path.Combine(EmbeddedPostgres.ClusterFolder(dataPath), EmbeddedPostgres.StartupLogName);
 
+    /// <summary>
+    /// How old the embedded cluster's startup log's first line can be (it is written when the cluster starts and
+    /// deleted before the next start): the earlier of the file's creation and last write; null without the file.
+    /// </summary>
+    public static DateTimeOffset? EmbeddedStartupLogSince(string dataPath)
+    {
+        var file = EmbeddedStartupLog(dataPath);
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        var created = File.GetCreationTimeUtc(file);
+        var written = File.GetLastWriteTimeUtc(file);
+        return new DateTimeOffset(created < written ? created : written, TimeSpan.Zero);
+    }
+
     /// <summary>The server's file of one UTC day.</summary>
     public static string FileName(DateOnly day) => Prefix + Day(day) + Extension;
 

@@ -23,7 +23,15 @@ internal sealed class LogFileSweeper(IOptions<DataOptions> data, IOptions<Retent
         deleted["log_files"] = 0;
         var dataPath = data.Value.Path;
         var expired = Expired(LogFileNames.Folder(dataPath), LogFileNames.Pattern, cutoff)
-            .Concat(Expired(LogFileNames.EmbeddedFolder(dataPath), LogFileNames.EmbeddedPattern, cutoff));
+            .Concat(Expired(LogFileNames.EmbeddedFolder(dataPath), LogFileNames.EmbeddedPattern, cutoff))
+            .ToList();
+        // The embedded cluster's startup log is written at its start only; a cluster that ran longer than the window
+        // leaves it behind (the postmaster keeps writing to the unlinked file, if at all).
+        if (LogFileNames.EmbeddedStartupLogSince(dataPath) < cutoff)
+        {
+            expired.Add(LogFileNames.EmbeddedStartupLog(dataPath));
+        }
+
         foreach (var file in expired)
         {
             ct.ThrowIfCancellationRequested();

@@ -339,6 +339,21 @@ public sealed class AuditTests
         Assert.Equal([LogFileNames.EmbeddedFileName(today)], Directory.GetFiles(folder).Select(Path.GetFileName));
     }
 
+    [Fact]
+    public async Task AuditAsync_Should_NameTheEmbeddedClustersLog_When_ItsStartupLogOutlivesTheWindow()
+    {
+        await using var host = await CleanAsync();
+        var startup = LogFileNames.EmbeddedStartupLog(host.DataPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(startup)!);
+        await File.WriteAllTextAsync(startup, "2026-10-18 11:00:00.000 UTC [42] LOG:  redirecting log output to logging collector process\n");
+        File.SetLastWriteTimeUtc(startup, host.Clock.GetUtcNow().AddDays(-15).UtcDateTime);
+
+        await AssertRetentionViolationAsync(host, "embedded_postgres_log_files", "15 d");
+
+        await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.LogFiles, dryRun: false, CancellationToken.None);
+        Assert.False(File.Exists(startup));
+    }
+
     [Theory]
     [InlineData(32)]
     [InlineData(64)]

@@ -233,18 +233,21 @@ public sealed class PushModuleTests : IDisposable
         Assert.Throws<ArgumentException>(() => ApnsPayload.Create(new byte[5121], ApnsPushType.Voip, ApnsPriority.Immediate));
     }
 
+    // The mock APNs over HTTP/2 without TLS, checking the provider tokens of the test key.
+    private Task<MockApnsServer> StartH2cMockAsync() => MockApnsServer.StartAsync(new MockApnsOptions
+    {
+        UseTls = false,
+        Topic = "im.monal.test",
+        ProviderPublicKeyPem = _key.PublicKeyPem,
+        KeyId = _key.KeyId,
+        TeamId = _key.TeamId,
+        TimeProvider = _time,
+    }, _ct);
+
     [Fact]
     public async Task SendAsync_Should_PushThroughTheMock_When_ModuleUsesTokenAuthOverH2c()
     {
-        await using var mock = await MockApnsServer.StartAsync(new MockApnsOptions
-        {
-            UseTls = false,
-            Topic = "im.monal.test",
-            ProviderPublicKeyPem = _key.PublicKeyPem,
-            KeyId = _key.KeyId,
-            TeamId = _key.TeamId,
-            TimeProvider = _time,
-        }, _ct);
+        await using var mock = await StartH2cMockAsync();
         using var registry = new PushModuleRegistry(Modules(("monalProdiOS", TokenModule(mock.Endpoint.ToString()))), _time, NullLoggerFactory.Instance, null);
         Assert.True(registry.TryGet("monalProdiOS", out var module));
 
@@ -257,15 +260,7 @@ public sealed class PushModuleTests : IDisposable
     [Fact]
     public async Task SendAsync_Should_LogOnlyTheKeyedHashOfTheToken_When_AppleRefusesIt()
     {
-        await using var mock = await MockApnsServer.StartAsync(new MockApnsOptions
-        {
-            UseTls = false,
-            Topic = "im.monal.test",
-            ProviderPublicKeyPem = _key.PublicKeyPem,
-            KeyId = _key.KeyId,
-            TeamId = _key.TeamId,
-            TimeProvider = _time,
-        }, _ct);
+        await using var mock = await StartH2cMockAsync();
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["PushModules:monalProdiOS:Topic"] = "im.monal.test",

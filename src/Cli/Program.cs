@@ -1,15 +1,53 @@
 using System.CommandLine;
+using Microsoft.Extensions.Options;
 using Monal.Push.Cli.Commands;
 
 // On SIGINT/SIGTERM System.CommandLine cancels the verb's token and, by default, ends the process 2 seconds later
 // whether or not the verb has finished. `serve` and `demo` need longer to stop in order (the host's graceful stop,
 // then Prosody and the embedded PostgreSQL), or they would leave those processes behind.
-var parse = MonalCommands.Build().Parse(args);
-var exitCode = await parse.InvokeAsync(new InvocationConfiguration
+// Bad configuration (options validated at start, e.g. a retention period longer than the policy allows) is answered
+// with its messages and exit code 2, not a stack trace; anything else as System.CommandLine's own handler would.
+try
 {
-    ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
-});
+    var parse = MonalCommands.Build().Parse(args);
+    var exitCode = await parse.InvokeAsync(new InvocationConfiguration
+    {
+        ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
+        EnableDefaultExceptionHandler = false,
+    });
 
-// System.CommandLine prints a parse error with the usage and returns 1; scripts tell usage errors apart by 2, as the
-// verbs' own checks do (docs/operators.md, "Exit codes").
-return parse.Errors.Count > 0 ? ExitCodes.Usage : exitCode;
+    // System.CommandLine prints a parse error with the usage and returns 1; scripts tell usage errors apart by 2, as
+    // the verbs' own checks do (docs/operators.md, "Exit codes").
+    return parse.Errors.Count > 0 ? ExitCodes.Usage : exitCode;
+}
+catch (OptionsValidationException ex)
+{
+    return await RefusedAsync([ex]);
+}
+catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+{
+    // The host validates every options type at start and throws them together when several are wrong.
+    return await RefusedAsync(ex.InnerExceptions.Cast<OptionsValidationException>());
+}
+catch (OperationCanceledException)
+{
+    return 1;
+}
+#pragma warning disable CA1031 // The last resort of the process: report and exit 1, as System.CommandLine's handler does.
+catch (Exception ex)
+#pragma warning restore CA1031
+{
+    await Console.Error.WriteLineAsync("Unhandled exception: " + ex);
+    return 1;
+}
+
+static async Task<int> RefusedAsync(IEnumerable<OptionsValidationException> errors)
+{
+    await Console.Error.WriteLineAsync("monal-push: the configuration is refused:");
+    foreach (var failure in errors.SelectMany(e => e.Failures))
+    {
+        await Console.Error.WriteLineAsync("  " + failure);
+    }
+
+    return 2;
+}

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Delivery;
 
-// Delivery logs use event ids 3000-3999 (STYLE.md section 7). Device tokens never appear: at most a short hash.
+// Delivery logs use event ids 3000-3999. Device tokens never appear: at most a short hash.
 internal static partial class Log
 {
     [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "APNs pool {Pool} created for {Endpoint} with at most {MaxConcurrentRequests} requests in flight")]

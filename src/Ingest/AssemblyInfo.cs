@@ -1,4 +1,4 @@
 namespace Monal.Push.Ingest;
 
-// The stage's types live in use-case folders beside this file (STYLE.md section 1).
+// The stage's types live in use-case folders beside this file (docs/architecture.md, "Projects").
 internal static class AssemblyMarker;

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Monal.Push.Ingest;
 
 /// <summary>
-/// Ingest log messages, event ids 2000-2999 (STYLE.md section 7). Never pass a node, token, JID or body here:
+/// Ingest log messages, event ids 2000-2999. Never pass a node, token, JID or body here:
 /// domains of XMPP servers and our own configuration are the only names that may appear; IQ ids at Debug at most.
 /// </summary>
 internal static partial class Log

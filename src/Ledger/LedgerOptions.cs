@@ -12,7 +12,7 @@ public sealed class LedgerOptions
     /// <summary>At most this many appends share one transaction.</summary>
     public int MaxBatch { get; set; } = 512;
 
-    /// <summary>Concurrent group-commit writers (connections). MEASURED.md: about 8 connections is the sweet spot.</summary>
+    /// <summary>Concurrent group-commit writers (connections). docs/benchmarks.md: about 8 connections is the sweet spot.</summary>
     public int Writers { get; set; } = 4;
 
     /// <summary>

@@ -11,7 +11,7 @@ using Npgsql;
 
 namespace Monal.Push.Ledger;
 
-/// <summary>Composition of the ledger (STYLE.md section 6): `serve`, the admin verbs and the tests all call this.</summary>
+/// <summary>Composition of the ledger: `serve`, the admin verbs and the tests all call this.</summary>
 public static class LedgerServiceCollectionExtensions
 {
     /// <summary>

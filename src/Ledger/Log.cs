@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Ledger;
 
-// Ledger log messages: event ids 1000-1999 (STYLE.md section 7). No personal data in any of them.
+// Ledger log messages: event ids 1000-1999. No personal data in any of them.
 internal static partial class Log
 {
     [LoggerMessage(1001, LogLevel.Information, "Applied migration {Migration}")]

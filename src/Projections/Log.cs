@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Projections;
 
-// Projection log messages: event ids 4000-4999 (STYLE.md section 7). No personal data: no token, device UUID or
+// Projection log messages: event ids 4000-4999. No personal data: no token, device UUID or
 // JID, and no exception messages (they can quote values); the exception type and SQLSTATE say enough.
 internal static partial class Log
 {

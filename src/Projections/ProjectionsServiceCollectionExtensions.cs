@@ -10,7 +10,7 @@ using Monal.Push.Projections.Rebuilding;
 
 namespace Monal.Push.Projections;
 
-/// <summary>Composition of the read models (STYLE.md section 6). Call after <c>AddLedger</c>.</summary>
+/// <summary>Composition of the read models. Call after <c>AddLedger</c>.</summary>
 public static class ProjectionsServiceCollectionExtensions
 {
     /// <summary>

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Purge;
 
-// Purge log messages: event ids 5000-5999 (STYLE.md section 7). Device ids appear only as short keyed hashes.
+// Purge log messages: event ids 5000-5999. Device ids appear only as short keyed hashes.
 internal static partial class Log
 {
     [LoggerMessage(5001, LogLevel.Information, "Retention job {Job} finished in {DurationMs} ms: {Deleted} (dry run: {DryRun})")]

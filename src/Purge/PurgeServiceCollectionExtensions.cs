@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Monal.Push.Purge.Auditing;
 using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.Erasing;
@@ -13,7 +14,7 @@ using Monal.Push.Purge.Scheduling;
 namespace Monal.Push.Purge;
 
 /// <summary>
-/// Composition of the purge stage (STYLE.md section 6); call after AddLedger and AddProjections, which provide
+/// Composition of the purge stage (docs/architecture.md); call after AddLedger and AddProjections, which provide
 /// PushLogRetention and the deletion hooks that erase a device's read-model rows with its stream.
 /// </summary>
 public static class PurgeServiceCollectionExtensions
@@ -26,12 +27,8 @@ public static class PurgeServiceCollectionExtensions
     public static IServiceCollection AddPurge(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection("Retention"))
-            .Validate(o => o.PushLog > TimeSpan.Zero && o.LogFiles > TimeSpan.Zero, "Retention:PushLog and Retention:LogFiles must be positive.")
-            .Validate(o => o.PurgeInterval >= TimeSpan.FromSeconds(1) && o.InvalidTokenInterval >= TimeSpan.FromSeconds(1),
-                "Retention:PurgeInterval and Retention:InvalidTokenInterval must be at least one second.")
-            .Validate(o => o.BatchSize > 0, "Retention:BatchSize must be positive.")
-            .ValidateOnStart();
+        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection("Retention")).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RetentionOptions>, RetentionOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton<DeviceLocator>();

@@ -1,12 +1,18 @@
 namespace Monal.Push.Purge;
 
-/// <summary>Retention periods and job schedules (configuration section <c>Retention</c>; PRODUCT.md's table).</summary>
+/// <summary>
+/// Retention periods and job schedules (configuration section <c>Retention</c>; docs/operators.md). PushLog and
+/// LogFiles may be shorter than the policy's 14 days, never longer (<see cref="RetentionOptionsValidator"/>).
+/// </summary>
 public sealed class RetentionOptions
 {
-    /// <summary>How long push events and push-log rows are kept (<c>Retention:PushLog</c>).</summary>
+    /// <summary>
+    /// How long push events, push-log rows, the per-day domain counters and dead-token records are kept
+    /// (<c>Retention:PushLog</c>, at most 14 days).
+    /// </summary>
     public TimeSpan PushLog { get; set; } = TimeSpan.FromDays(14);
 
-    /// <summary>How long server log files are kept (<c>Retention:LogFiles</c>).</summary>
+    /// <summary>How long server log files (ours and the embedded PostgreSQL's) are kept (<c>Retention:LogFiles</c>, at most 14 days).</summary>
     public TimeSpan LogFiles { get; set; } = TimeSpan.FromDays(14);
 
     /// <summary>How often the push-log purge and the log-file retention run.</summary>

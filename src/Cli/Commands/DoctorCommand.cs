@@ -60,7 +60,7 @@ internal static class DoctorCommand
             try
             {
                 var bin = EmbeddedPostgres.FindBinaries();
-                var folder = Path.GetFullPath(Path.Combine(configuration["Data:Path"] ?? "var", "postgres"));
+                var folder = Path.GetFullPath(EmbeddedPostgres.ClusterFolder(configuration["Data:Path"] ?? "var"));
                 report.Ok("database", $"embedded default: PostgreSQL binaries in {bin}, cluster in {folder}" +
                     (Directory.Exists(Path.Combine(folder, "pgdata")) ? "" : " (created at the first `serve`)"));
             }

@@ -5,6 +5,7 @@ using Monal.Push.Cli.Commands;
 using Monal.Push.Demo.Showing;
 using Monal.Push.MockApns;
 using Monal.Push.Projections.Daemon;
+using Monal.Push.Ledger.Crypto;
 using Npgsql;
 
 namespace Monal.Push.Cli.Demonstrating;
@@ -31,9 +32,9 @@ internal static class DemoRunner
         var conversation = new DemoConversation(prosody, stack.Alice, stack.Bob);
 
         output.WriteLine();
-        output.WriteLine($"1. A device registers the way Monal before 5.2 does: POST /v1/register type=apns node={device.Node} token=<{device.TokenHash}>");
+        output.WriteLine($"1. A device registers the way Monal before 5.2 does: POST /v1/register type=apns node={device.Node} token=<{TokenHash(stack, device)}>");
         var secret = await device.RegisterAsync(stack.Http, ct);
-        output.WriteLine("   serve answered OK with a secret for the node (the ledger keeps it hashed, the token encrypted).");
+        output.WriteLine("   serve answered OK with a secret for the node (the ledger keeps it hashed, and encrypted with the device's key to hand it back on re-registration; the token encrypted).");
 
         output.WriteLine($"2. {stack.Alice.Jid(prosody)} enables push (XEP-0357) to {DemoStack.ComponentDomain} with that node and secret, then goes offline.");
         await conversation.EnablePushAndGoOfflineAsync(DemoStack.ComponentDomain, device.Node, secret, ct);
@@ -65,7 +66,7 @@ internal static class DemoRunner
                 && string.Equals(r.DeviceToken, device.Token, StringComparison.OrdinalIgnoreCase));
             if (request is not null)
             {
-                WritePush(number, request, sent.Elapsed, device, output);
+                WritePush(number, request, sent.Elapsed, TokenHash(stack, device), output);
                 return request;
             }
 
@@ -77,16 +78,20 @@ internal static class DemoRunner
             $"{Path.Combine(stack.DataPath, "logs")}, Prosody's in {stack.Prosody.LogFile}.");
     }
 
-    private static void WritePush(int number, MockApnsRequest request, TimeSpan after, DemoDevice device, TextWriter output)
+    private static void WritePush(int number, MockApnsRequest request, TimeSpan after, string tokenHash, TextWriter output)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"   push {number} reached the mock APNs {after.TotalSeconds:F2} s after the message:"));
-        output.WriteLine($"     {request.Method} /3/device/<{device.TokenHash}>   (the token itself is never printed or logged)");
+        output.WriteLine($"     {request.Method} /3/device/<{tokenHash}>   (the token itself is never printed or logged)");
         output.WriteLine($"     apns-topic: {request.Header("apns-topic")}   apns-push-type: {request.Header("apns-push-type")}   " +
             $"apns-priority: {request.Header("apns-priority")}   apns-id: {request.Header("apns-id")}");
         var signature = request.ProviderToken?.SignatureValid == true ? "its provider token verified with the demo key" : "provider token not verified";
         output.WriteLine($"     the mock answered {request.Status}{(request.Reason is null ? "" : " " + request.Reason)} ({signature})");
     }
+
+    // What serve's logs would call the token: its short keyed hash (KeyedHash.Redact), never the token itself.
+    private static string TokenHash(DemoStack stack, DemoDevice device) =>
+        stack.Host.Services.GetRequiredService<KeyedHash>().Redact(device.Token);
 
     private static async Task WriteLedgerAsync(DemoStack stack, DemoDevice device, MockApnsRequest request, TextWriter output, CancellationToken ct)
     {

@@ -66,7 +66,7 @@ internal sealed class MonalHost : IAsyncDisposable
         {
             var data = builder.Configuration["Data:Path"] ?? "var";
             using var bootLogging = LoggerFactory.Create(AddConsoleLog);
-            embedded = await EmbeddedPostgres.StartAsync(Path.Combine(data, "postgres"), bootLogging.CreateLogger("Monal.Push.Embedded"), ct);
+            embedded = await EmbeddedPostgres.StartAsync(EmbeddedPostgres.ClusterFolder(data), bootLogging.CreateLogger("Monal.Push.Embedded"), ct);
             builder.Configuration.AddInMemoryCollection([new("ConnectionStrings:Ledger", embedded.ConnectionString())]);
         }
 

@@ -10,7 +10,7 @@ using Monal.Push.Purge;
 
 namespace Monal.Push.Cli.Hosting;
 
-/// <summary>The only place that knows every stage: `serve` composes them here (STYLE.md section 1).</summary>
+/// <summary>The only place that knows every stage: `serve` composes them here.</summary>
 internal static class StageComposition
 {
     /// <summary>What `serve` and the admin verbs share: read models, GDPR, audit and the retention facade.</summary>

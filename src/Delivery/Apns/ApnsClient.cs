@@ -255,7 +255,7 @@ internal sealed class ApnsClient : IDisposable
     {
         var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_devicePathPrefix + request.DeviceToken, UriKind.Absolute))
         {
-            // MEASURED.md: HttpClient's defaults do not apply to messages we build; without these every request fails
+            // docs/benchmarks.md: HttpClient's defaults do not apply to messages we build; without these every request fails
             // against an HTTP/2-only endpoint. Over http:// this also gives h2c with prior knowledge.
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

@@ -14,7 +14,7 @@ internal sealed record ApnsClientOptions
 
     public X509Certificate2? ClientCertificate { get; init; }
 
-    // Requests in flight on this pool. About 100 already reach the ceiling of one HTTP/2 connection (MEASURED.md).
+    // Requests in flight on this pool. About 100 already reach the ceiling of one HTTP/2 connection (docs/benchmarks.md).
     public int MaxConcurrentRequests { get; init; } = 100;
 
     // From sending the request to reading the whole answer; waiting for a slot under MaxConcurrentRequests is not counted.
@@ -30,8 +30,9 @@ internal sealed record ApnsClientOptions
     // Apple asks to reuse connections for many hours rather than reconnect per burst.
     public TimeSpan PooledConnectionIdleTimeout { get; init; } = TimeSpan.FromHours(2);
 
-    // Turns a device token into something loggable. The default is a short hash.
-    public Func<string, string> TokenRedactor { get; init; } = DeviceTokenHash.Short;
+    // Turns a device token into something loggable: the registry passes KeyedHash.Redact, a short keyed hash (an
+    // unkeyed hash would let anyone holding a token find it in the logs). Without one, no token-derived value is logged.
+    public Func<string, string> TokenRedactor { get; init; } = static _ => "(redacted)";
 
     // Name of the pool in logs (credential and endpoint, never a token).
     public string Name { get; init; } = "apns";

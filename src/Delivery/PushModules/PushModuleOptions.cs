@@ -5,7 +5,7 @@ using Monal.Push.Delivery.Apns;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// `PushModules:<name>` in configuration (PRODUCT.md): which app (topic), which APNs, which credentials.
+// `PushModules:<name>` in configuration (docs/operators.md): which app (topic), which APNs, which credentials.
 internal sealed class PushModuleOptions
 {
     public string? Topic { get; set; }

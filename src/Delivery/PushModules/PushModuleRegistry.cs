@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Delivery.Apns;
+using Monal.Push.Ledger.Crypto;
 
 namespace Monal.Push.Delivery.PushModules;
 
@@ -14,14 +15,19 @@ internal sealed class PushModuleRegistry : IDisposable
     private readonly Dictionary<string, PushModule> _modules = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<IDisposable> _owned = [];
 
-    public PushModuleRegistry(IOptions<PushModulesOptions> options, TimeProvider time, ILoggerFactory loggerFactory)
-        : this(options.Value, time, loggerFactory, configureClient: null)
+    public PushModuleRegistry(IOptions<PushModulesOptions> options, KeyedHash hash, TimeProvider time, ILoggerFactory loggerFactory)
+        : this(options.Value, time, loggerFactory, configureClient: null, hash)
     {
     }
 
-    // configureClient lets tests trust a mock's certificate or shorten timeouts.
+    // configureClient lets tests trust a mock's certificate or shorten timeouts. Logs name a token by its keyed hash
+    // (KeyedHash.Redact), the same short form they use for devices; without a hash they name no token at all.
     public PushModuleRegistry(
-        PushModulesOptions options, TimeProvider time, ILoggerFactory loggerFactory, Func<ApnsClientOptions, ApnsClientOptions>? configureClient)
+        PushModulesOptions options,
+        TimeProvider time,
+        ILoggerFactory loggerFactory,
+        Func<ApnsClientOptions, ApnsClientOptions>? configureClient,
+        KeyedHash? hash = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
@@ -78,6 +84,11 @@ internal sealed class PushModuleRegistry : IDisposable
                         MaxConcurrentRequests = module.MaxConcurrentRequests,
                         Name = poolName,
                     };
+                    if (hash is not null)
+                    {
+                        clientOptions = clientOptions with { TokenRedactor = hash.Redact };
+                    }
+
                     client = new ApnsClient(configureClient?.Invoke(clientOptions) ?? clientOptions, time, logger);
                     clients.Add(poolName, client);
                     _owned.Add(client);

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// Run at start (ValidateOnStart): bad configuration is the one thing that stops the process (STYLE.md section 5).
+// Run at start (ValidateOnStart): bad configuration is the one thing that stops the process.
 internal sealed class PushModulesOptionsValidator : IValidateOptions<PushModulesOptions>
 {
     public ValidateOptionsResult Validate(string? name, PushModulesOptions options)

@@ -5,14 +5,11 @@ namespace Monal.Push.Demo.Showing;
 
 /// <summary>
 /// A pretend iPhone running an older Monal: the device UUID it registers as its node and a random APNs token.
-/// The token is never printed: <see cref="TokenHash"/> is what the demo shows (the form serve's logs use).
+/// The token is never printed: the demo shows its short keyed hash, the form serve's logs use.
 /// </summary>
 public sealed record DemoDevice(Guid Node, string Token)
 {
     public static DemoDevice Create() => new(Guid.NewGuid(), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
-
-    /// <summary>The first 4 bytes of the token's SHA-256: enough to recognise it, useless for pushing to it.</summary>
-    public string TokenHash => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Token))[..4]);
 
     /// <summary>
     /// Registers the way Monal before 5.2 does (mod_push_appserver's v1 API, which serve implements):

@@ -1,6 +1,6 @@
 namespace Monal.Push.Ingest.Component;
 
-/// <summary>The XEP-0114 link to the XMPP server, bound from <c>Xmpp:Component</c> (PRODUCT.md configuration keys).</summary>
+/// <summary>The XEP-0114 link to the XMPP server, bound from <c>Xmpp:Component</c> (configuration keys: docs/operators.md).</summary>
 internal sealed class ComponentOptions
 {
     public const string Section = "Xmpp:Component";

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Monal.Push.Ingest.Component;
 
-/// <summary>Bad configuration is the one thing that stops the process (STYLE.md section 5); the messages never echo the secret.</summary>
+/// <summary>Bad configuration is the one thing that stops the process; the messages never echo the secret.</summary>
 internal sealed class ComponentOptionsValidator : IValidateOptions<ComponentOptions>
 {
     public ValidateOptionsResult Validate(string? name, ComponentOptions options)

@@ -5,6 +5,6 @@ internal sealed class RegistrationOptions
 {
     public const string Section = "Registration";
 
-    /// <summary>The push module a v1 registration with <c>type=apns</c> uses (PRODUCT.md <c>Registration:PushModule</c>).</summary>
+    /// <summary>The push module a v1 registration with <c>type=apns</c> uses (<c>Registration:PushModule</c>, docs/operators.md).</summary>
     public string? PushModule { get; set; }
 }

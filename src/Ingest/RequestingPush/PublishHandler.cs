@@ -10,7 +10,7 @@ using Npgsql;
 namespace Monal.Push.Ingest.RequestingPush;
 
 /// <summary>
-/// Decides an XEP-0357 publish and records it (PRODUCT.md "Replies that XMPP servers act on"). A result is sent only
+/// Decides an XEP-0357 publish and records it (docs/architecture.md, "Ingest"). A result is sent only
 /// after the PushRequested is committed (or after the push it was coalesced with is): the XMPP server may forget the
 /// notification once it has our answer, so an acknowledged push must survive a crash.
 /// <list type="bullet">

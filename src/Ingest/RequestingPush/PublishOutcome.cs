@@ -3,7 +3,7 @@ using Monal.Push.Ingest.Stanzas;
 namespace Monal.Push.Ingest.RequestingPush;
 
 /// <summary>
-/// How a publish is answered (PRODUCT.md "Replies that XMPP servers act on"): an empty result, or an IQ error whose
+/// How a publish is answered (docs/architecture.md, "Ingest"): an empty result, or an IQ error whose
 /// type decides whether the XMPP server keeps the registration (only <c>wait</c> never disables push).
 /// </summary>
 /// <param name="ErrorType">Null for a result; otherwise the error type the server acts on.</param>

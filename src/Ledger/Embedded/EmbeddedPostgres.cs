@@ -21,6 +21,48 @@ public sealed class PostgresNotInstalledException()
 public sealed class EmbeddedPostgres : IAsyncDisposable
 {
     private const string User = "monal";
+
+    /// <summary>The file pg_ctl writes the postmaster's first words to, under the cluster folder.</summary>
+    public const string StartupLogName = "postgres.log";
+
+    /// <summary>
+    /// The server log's folder under the cluster folder (beside <c>pgdata</c>): one file per UTC day,
+    /// <c>postgresql-YYYYMMDD.log</c>, which the log-file retention job deletes after Retention:LogFiles like the
+    /// server's own log files.
+    /// </summary>
+    public const string LogFolderName = "log";
+
+    /// <summary>
+    /// How the cluster logs, passed on every start (so clusters made by an earlier version get them too). The
+    /// privacy policy covers every log: server logs are deleted after 14 days and never hold a JID, a token or
+    /// message content. So the logging collector writes one file per UTC day (a dated name the retention job can
+    /// delete), and nothing a client sent reaches it: statements that fail are not logged, nor parameters, nor
+    /// DETAIL/CONTEXT lines (a unique violation's DETAIL quotes the key, a device UUID), and errors caused by
+    /// statements (severity ERROR, whose own message may quote a value, e.g. "invalid input syntax for type uuid:
+    /// ...", or our "stream ... is at version ...") are left to the client, which gets each of them anyway.
+    /// What remains is the server's own life: start, stop, checkpoints, FATAL and PANIC.
+    /// </summary>
+    public static readonly IReadOnlyList<KeyValuePair<string, string>> LogSettings =
+    [
+        new("logging_collector", "on"),
+        new("log_directory", "../" + LogFolderName),
+        new("log_filename", "postgresql-%Y%m%d.log"),
+        new("log_timezone", "UTC"),
+        new("log_rotation_age", "1d"),
+        new("log_rotation_size", "0"),
+        new("log_truncate_on_rotation", "off"),
+        new("log_file_mode", "0600"),
+        new("log_min_messages", "log"),
+        new("log_min_error_statement", "panic"),
+        new("log_error_verbosity", "terse"),
+        new("log_statement", "none"),
+        new("log_min_duration_statement", "-1"),
+        new("log_parameter_max_length", "0"),
+        new("log_parameter_max_length_on_error", "0"),
+        new("log_connections", "off"),
+        new("log_disconnections", "off"),
+        new("log_lock_waits", "off"),
+    ];
     private readonly string _root;
     private readonly string _bin;
     private readonly ILogger _logger;
@@ -37,6 +79,12 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     /// <summary>The cluster's data directory.</summary>
     public string DataDirectory => Path.Combine(_root, "pgdata");
+
+    /// <summary>The folder of the cluster's daily server log files.</summary>
+    public string LogDirectory => Path.Combine(_root, LogFolderName);
+
+    /// <summary>The cluster folder <c>serve</c> and the admin verbs use under a data folder.</summary>
+    public static string ClusterFolder(string dataPath) => Path.Combine(dataPath, "postgres");
 
     /// <summary>The loopback port the cluster listens on.</summary>
     public int Port { get; private set; }
@@ -123,9 +171,13 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         else
         {
             Port = PreferredPort();
-            var log = Path.Combine(_root, "postgres.log");
-            await RunAsync("pg_ctl", ["-D", DataDirectory, "-l", log, "-w", "-t", "60",
-                "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", "start"], ct);
+            // pg_ctl's -l file only receives what the postmaster says before the logging collector takes over (and
+            // an earlier version logged everything there, for ever): it starts empty on every start.
+            var startupLog = Path.Combine(_root, StartupLogName);
+            File.Delete(startupLog);
+            await RunAsync("pg_ctl", ["-D", DataDirectory, "-l", startupLog, "-w", "-t", "60",
+                "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' {string.Join(' ', LogSettings.Select(s => $"-c {s.Key}={s.Value}"))}",
+                "start"], ct);
             await File.WriteAllTextAsync(Path.Combine(_root, "port"), Port.ToString(CultureInfo.InvariantCulture), ct);
             Log.EmbeddedPostgresStarted(_logger, Port);
         }
@@ -188,7 +240,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
             }
         }
 
-        // Sized for a 2-core box (MEASURED.md); durability settings stay at PostgreSQL's safe defaults.
+        // Sized for a 2-core box (docs/benchmarks.md); durability settings stay at PostgreSQL's safe defaults.
         await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), """
 
             # monal-push embedded defaults

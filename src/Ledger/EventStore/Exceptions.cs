@@ -1,6 +1,6 @@
 namespace Monal.Push.Ledger.EventStore;
 
-/// <summary>Base class of the ledger's domain failures (STYLE.md section 5).</summary>
+/// <summary>Base class of the ledger's domain failures.</summary>
 public abstract class LedgerException : Exception
 {
     /// <summary>Creates the exception.</summary>

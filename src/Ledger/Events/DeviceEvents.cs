@@ -3,7 +3,7 @@ namespace Monal.Push.Ledger.Events;
 // Events of a device's stream (stream id = device UUID). Tokens only ever appear here encrypted with the
 // device's data key (see Crypto/DataKeys.cs); bodies, senders and user JIDs never appear at all.
 
-/// <summary>How a device is addressed (PRODUCT.md: "The two ways a device is addressed").</summary>
+/// <summary>How a device is addressed (stateless or registered; docs/architecture.md, "Ingest").</summary>
 public enum DeviceMode
 {
     /// <summary>The node is the APNs token; the publish-options name a push module (fpush style).</summary>

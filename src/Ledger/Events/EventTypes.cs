@@ -5,7 +5,7 @@ namespace Monal.Push.Ledger.Events;
 
 /// <summary>
 /// The stored name of every event type. Names are explicit and versioned and never the CLR name, so renaming a
-/// class cannot orphan stored rows (STYLE.md section 4). Push events live in the day-partitioned table.
+/// class cannot orphan stored rows. Push events live in the day-partitioned table.
 /// </summary>
 public static class EventTypes
 {

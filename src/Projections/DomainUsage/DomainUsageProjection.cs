@@ -10,6 +10,8 @@ namespace Monal.Push.Projections.DomainUsage;
 /// (expired counts as failed). No device identifier. domain_usage_pushes remembers each push's domain and the outcome
 /// already counted, which makes the counters exact when an outcome is refined (failed, then invalidated) and
 /// idempotent when events are applied twice. That table is itself a push log and must be purged with push_log.
+/// The counters are purged with it too (PushLogRetention): they name no device, but on a domain with one user a
+/// day's count is that person's pushes, so none outlives Retention:PushLog.
 /// </summary>
 internal sealed class DomainUsageProjection : IAsyncProjection, IRangeReplay
 {

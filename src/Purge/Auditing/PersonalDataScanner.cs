@@ -6,23 +6,36 @@ namespace Monal.Push.Purge.Auditing;
 
 /// <summary>
 /// Looks for personal data the policy says is never stored: user JIDs (local@domain), message bodies and senders
-/// (the summary form's fields) and APNs tokens in clear (64 or more hex digits outside our "v1:" ciphertexts), in
-/// the event tables, the read models and the delivery queue (each row read as text) and the log files. Findings
-/// name a table and key, or a file and line, and never the data itself.
+/// (the summary form's fields) and APNs tokens in clear, in the event tables (with any push-event day table an
+/// interrupted purge left detached), the read models, the delivery queue and dead_tokens (each row read as text),
+/// and in every log file: the server's, and the embedded PostgreSQL's. Findings name a table and key, or a file
+/// and line, and never the data itself.
 /// </summary>
+/// <remarks>
+/// The token rule: a run of 32 or more hex digits, once our ciphertexts ("v1:" and base64) are removed. The server
+/// accepts tokens of 32 to 200 hex digits (ApnsToken), so every accepted token is such a run, and so is one glued
+/// to other hex (a longer run). What else could match, and why it does not: UUIDs are written with dashes by
+/// PostgreSQL and .NET alike (the longest dash-free run is 12 digits); our short hashes ("h:" and 10 digits),
+/// PostgreSQL pids and timestamps are far shorter; base64 (ciphertexts, secret hashes) would need 32 hex-only
+/// characters in a row, about (22/64)^32 = 1e-15 per position, and ciphertexts are removed first anyway. A UUID
+/// written without dashes is 32 hex digits and is reported: it cannot be told from a 32-digit token, and our code
+/// never writes one, so the finding is worth a look either way. Tables of keys and hashes (data_keys,
+/// schema_migrations) are not scanned: they hold no token and would only match by design.
+/// </remarks>
 internal static partial class PersonalDataScanner
 {
     private const int MaxFindingsPerCheck = 20;
 
     // PostgreSQL regular expressions (ARE); the ciphertexts are stripped before a row is tested.
     private const string JidSql = "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+";
-    private const string HexSql = "[0-9A-Fa-f]{64,}";
+    private const string HexSql = "[0-9A-Fa-f]{32,}";
     private const string BodySql = "\"(body|message_body|last_message_body|last-message-body|last_message_sender|last-message-sender|sender)\"[[:space:]]*:";
+    private const string TokenDetail = "holds a run of 32 or more hex digits outside a ciphertext (an APNs token in clear)";
 
     [GeneratedRegex("[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+", RegexOptions.CultureInvariant)]
     private static partial Regex Jid();
 
-    [GeneratedRegex("[0-9A-Fa-f]{64,}", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("[0-9A-Fa-f]{32,}", RegexOptions.CultureInvariant)]
     private static partial Regex Hex();
 
     [GeneratedRegex("v1:[A-Za-z0-9+/=]+", RegexOptions.CultureInvariant)]
@@ -33,13 +46,15 @@ internal static partial class PersonalDataScanner
 
     private sealed record Target(string Table, string KeyExpression, string TextExpression, bool IsJson);
 
-    public static async Task<long> ScanDatabaseAsync(NpgsqlDataSource dataSource, List<AuditViolation> violations, CancellationToken ct)
+    public static async Task<long> ScanDatabaseAsync(
+        NpgsqlDataSource dataSource, IEnumerable<string> detachedDayTables, List<AuditViolation> violations, CancellationToken ct)
     {
         var targets = new List<Target>
         {
             new("events", "'seq ' || seq || ' (' || type || ')'", "data::text", true),
             new("push_events", "'seq ' || seq || ' (' || type || ')'", "data::text", true),
         };
+        targets.AddRange(detachedDayTables.Select(t => new Target(t, "'seq ' || seq || ' (' || type || ')'", "data::text", true)));
         foreach (var (table, key) in new[]
         {
             (ReadModelTables.Devices, "'device ' || t.device_id"),
@@ -53,9 +68,12 @@ internal static partial class PersonalDataScanner
             targets.Add(new(table, key, "t::text", false));
         }
 
-        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.ThrottleState, ct))
+        foreach (var table in new[] { ReadModelTables.ThrottleState, ReadModelTables.DeadTokens })
         {
-            targets.Add(new(ReadModelTables.ThrottleState, "'device ' || t.device_id", "t::text", false));
+            if (await ReadModelTables.ExistsAsync(dataSource, table, ct))
+            {
+                targets.Add(new(table, "'device ' || t.device_id", "t::text", false));
+            }
         }
 
         long rows = 0;
@@ -70,8 +88,7 @@ internal static partial class PersonalDataScanner
             var stripped = $"regexp_replace({target.TextExpression}, 'v1:[A-Za-z0-9+/=]+', '', 'g')";
             await CheckAsync(dataSource, target, from, $"{stripped} ~ $1", JidSql, "no user JIDs",
                 "holds something shaped like a JID (local@domain)", violations, ct);
-            await CheckAsync(dataSource, target, from, $"{stripped} ~ $1", HexSql, "no tokens in clear",
-                "holds 64 or more hex digits outside a ciphertext (an APNs token in clear)", violations, ct);
+            await CheckAsync(dataSource, target, from, $"{stripped} ~ $1", HexSql, "no tokens in clear", TokenDetail, violations, ct);
             if (target.IsJson)
             {
                 await CheckAsync(dataSource, target, from, $"{target.TextExpression} ~* $1", BodySql, "no message bodies or senders",
@@ -104,55 +121,71 @@ internal static partial class PersonalDataScanner
         }
     }
 
+    /// <summary>
+    /// Scans every log file under the data folder: the server's (<c>logs/</c>), the embedded PostgreSQL's daily files
+    /// (<c>postgres/log/</c>) and its startup log. Locations are relative to the data folder.
+    /// </summary>
     public static async Task<(int Files, long Lines)> ScanLogFilesAsync(string dataPath, List<AuditViolation> violations, CancellationToken ct)
     {
-        var folder = LogFileNames.Folder(dataPath);
-        if (!Directory.Exists(folder))
+        var files = new List<string>();
+        foreach (var folder in new[] { LogFileNames.Folder(dataPath), LogFileNames.EmbeddedFolder(dataPath) })
         {
-            return (0, 0);
-        }
-
-        var files = 0;
-        long lines = 0;
-        foreach (var file in Directory.GetFiles(folder).Order(StringComparer.Ordinal))
-        {
-            files++;
-            var number = 0;
-            var found = 0;
-            var name = Path.GetFileName(file);
-            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            while (await reader.ReadLineAsync(ct) is { } line)
+            if (Directory.Exists(folder))
             {
-                number++;
-                lines++;
-                if (found >= MaxFindingsPerCheck)
-                {
-                    continue;
-                }
-
-                var stripped = Ciphertext().Replace(line, "");
-                var location = $"logs/{name} line {number}";
-                if (Jid().IsMatch(stripped))
-                {
-                    violations.Add(new("log files", "no user JIDs", location, "a line holds something shaped like a JID (local@domain)"));
-                    found++;
-                }
-
-                if (Hex().IsMatch(stripped))
-                {
-                    violations.Add(new("log files", "no tokens in clear", location, "a line holds 64 or more hex digits (an APNs token in clear)"));
-                    found++;
-                }
-
-                if (Body().IsMatch(line))
-                {
-                    violations.Add(new("log files", "no message bodies or senders", location, "a line holds a message body or sender field"));
-                    found++;
-                }
+                files.AddRange(Directory.GetFiles(folder).Order(StringComparer.Ordinal));
             }
         }
 
-        return (files, lines);
+        var startup = LogFileNames.EmbeddedStartupLog(dataPath);
+        if (File.Exists(startup))
+        {
+            files.Add(startup);
+        }
+
+        long lines = 0;
+        foreach (var file in files)
+        {
+            lines += await ScanLogFileAsync(file, Path.GetRelativePath(dataPath, file).Replace('\\', '/'), violations, ct);
+        }
+
+        return (files.Count, lines);
+    }
+
+    private static async Task<long> ScanLogFileAsync(string file, string name, List<AuditViolation> violations, CancellationToken ct)
+    {
+        var number = 0;
+        var found = 0;
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            number++;
+            if (found >= MaxFindingsPerCheck)
+            {
+                continue;
+            }
+
+            var stripped = Ciphertext().Replace(line, "");
+            var location = $"{name} line {number}";
+            if (Jid().IsMatch(stripped))
+            {
+                violations.Add(new("log files", "no user JIDs", location, "a line holds something shaped like a JID (local@domain)"));
+                found++;
+            }
+
+            if (Hex().IsMatch(stripped))
+            {
+                violations.Add(new("log files", "no tokens in clear", location, "a line " + TokenDetail));
+                found++;
+            }
+
+            if (Body().IsMatch(line))
+            {
+                violations.Add(new("log files", "no message bodies or senders", location, "a line holds a message body or sender field"));
+                found++;
+            }
+        }
+
+        return number;
     }
 }

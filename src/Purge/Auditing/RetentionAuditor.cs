@@ -27,6 +27,22 @@ public sealed class RetentionAuditor(
     /// <summary>How far back the schedule check reads RetentionRun events.</summary>
     public static readonly TimeSpan RunWindow = TimeSpan.FromDays(30);
 
+    /// <summary>
+    /// How long an unregistered or rejected device may keep its token and data key after its end: the hourly
+    /// device job erases it, so one hour plus that job's interval (between runs).
+    /// </summary>
+    public static readonly TimeSpan EndedDeviceLimit = TimeSpan.FromHours(1);
+
+    /// <summary>How long a data key may exist without a stream (a registration whose append failed).</summary>
+    public static readonly TimeSpan OrphanedKeyLimit = TimeSpan.FromHours(1);
+
+    // Categories whose violations name each table themselves (PushEventTablesAsync) rather than the inventory line.
+    private const string DetachedDayTables = "push_event_tables_detached";
+
+    // A device still holds personal data while its row keeps the encrypted token or its data key exists.
+    private const string HoldsData =
+        "(d.encrypted_token is not null or exists (select 1 from data_keys k where k.device_id = d.device_id))";
+
     /// <summary>Builds the report at the clock's now.</summary>
     public async Task<RetentionReport> AuditAsync(CancellationToken ct)
     {
@@ -34,24 +50,41 @@ public sealed class RetentionAuditor(
         var o = options.Value;
         var violations = new List<AuditViolation>();
 
-        // Push logs (personal data: a device UUID or a domain, with the time of each push) are limited to
-        // Retention:PushLog plus one purge interval; a queued push is a push log too, and leaves the queue with its
-        // final outcome long before that. Registrations are kept while in use; the per-day domain counters hold no
-        // personal data.
+        // Every place personal data lives, each with its limit. Push logs (a device UUID or a domain, with the time
+        // of each push and its outcome) are limited to Retention:PushLog plus one purge interval; a queued push is a
+        // push log too. The per-day domain counters name no device, but on a one-user domain they count one
+        // person's messages, so they share the push log's window. Active registrations are kept while in use; a
+        // device that ended (unregistered, rejected, invalidated) is erased by the hourly device job.
+        var pushEvents = string.Join(", ", EventTypes.PushEventNames.Where(n => n != "push_requested.v1").Select(n => $"'{n}'"));
         var inventory = new List<InventoryItem>
         {
-            await ItemAsync("push_events", "Push events (each push and its outcome) in the ledger",
-                "select count(*), min(\"timestamp\") from push_events", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync("push_events", "Push requests in the ledger (each push, its device and domain)",
+                "select count(*), min(\"timestamp\") from push_events where type = 'push_requested.v1'", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync("push_outcome_events", "Push outcomes in the ledger (delivered, failed, with Apple's status)",
+                $"select count(*), min(\"timestamp\") from push_events where type in ({pushEvents})", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.PushLog, "Push-log rows (read model)",
                 "select count(*), min(requested_at) from push_log", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.DomainUsagePushes, "Each push's domain and counted outcome (domain usage read model)",
                 "select count(*), min(requested_at) from domain_usage_pushes", now, o.PushLog, o.PurgeInterval, ct),
+            await ItemAsync(ReadModelTables.DomainUsage, "Pushes per UTC day and XMPP domain (on a one-user domain, one person's count)",
+                "select count(*), min(day)::timestamp at time zone 'UTC' from domain_usage", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.PushQueue, "Pushes queued for delivery",
                 "select count(*), min(requested_at) from push_queue", now, o.PushLog, o.PurgeInterval, ct),
-            await ItemAsync(ReadModelTables.Devices, "Registered devices (kept while in use)",
-                "select count(*), min(registered_at) from devices", now, null, null, ct),
-            await ItemAsync(ReadModelTables.DomainUsage, "Pushes per day and XMPP domain (counters, no personal data)",
-                "select count(*), min(day)::timestamp at time zone 'UTC' from domain_usage", now, null, null, ct),
+            await ItemAsync("devices_active", "Active devices (token, device UUID, secret, times, domains; kept while in use)",
+                "select count(*), min(registered_at) from devices where unregistered_at is null and rejected_at is null and invalidated_at is null",
+                now, null, null, ct),
+            await ItemAsync("devices_unregistered", "Unregistered devices still holding a token or data key, awaiting erasure",
+                $"select count(*), min(unregistered_at) from devices d where unregistered_at is not null and {HoldsData}",
+                now, EndedDeviceLimit, o.InvalidTokenInterval, ct),
+            await ItemAsync("devices_rejected", "Devices whose token Apple rejected, still holding a token or data key, awaiting erasure",
+                $"select count(*), min(rejected_at) from devices d where rejected_at is not null and unregistered_at is null and {HoldsData}",
+                now, EndedDeviceLimit, o.InvalidTokenInterval, ct),
+            await ItemAsync("device_outcome_events", "Apple's verdicts on a token (invalid, rejected) in device streams, erased with the device",
+                "select count(*), min(\"timestamp\") from events where type in ('token_invalidated.v1', 'token_rejected.v1')",
+                now, null, null, ct),
+            await ItemAsync("orphaned_data_keys", "Data keys without a stream (a registration whose append failed); `gdpr erase --node` removes one",
+                "select count(*), min(created_at) from data_keys k where not exists (select 1 from streams s where s.id = k.device_id)",
+                now, OrphanedKeyLimit, o.PurgeInterval, ct),
         };
 
         var awaiting = await invalidTokens.CandidatesAsync(now, ct);
@@ -59,33 +92,53 @@ public sealed class RetentionAuditor(
             awaiting.Count, awaiting.Count == 0 ? null : awaiting.Min(a => a.EndedAt), now, o.InvalidTokenInterval,
             o.InvalidTokenInterval));
 
-        var logFolder = LogFileNames.Folder(data.Value.Path);
-        var logDays = Directory.Exists(logFolder)
-            ? Directory.GetFiles(logFolder, LogFileNames.Pattern)
-                .Select(f => LogFileNames.TryParseDay(f, out var d) ? d : (DateOnly?)null)
-                .Where(d => d is not null).Select(d => d!.Value).ToList()
-            : [];
-        inventory.Add(Item("log_files", "Server log files (one per UTC day)", logDays.Count,
-            logDays.Count == 0 ? null : LogFileNames.StartOf(logDays.Min()), now, o.LogFiles, o.PurgeInterval));
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.DeadTokens, ct))
+        {
+            inventory.Add(await ItemAsync(ReadModelTables.DeadTokens, "Keyed ids of devices whose token Apple rejected (kept for the push-log period)",
+                "select count(*), min(dead_at) from dead_tokens", now, o.PushLog, o.PurgeInterval, ct));
+        }
+
+        var dayTables = await PushDayTable.ReadAsync(dataSource, ct);
+        var detached = dayTables.Where(t => t.State != PushDayState.Attached).ToList();
+        inventory.Add(Item(DetachedDayTables, "Push-event day tables an interrupted purge detached but did not drop",
+            detached.Count, detached.Count == 0 ? null : detached.Min(t => t.Lower), now, o.PushLog, o.PurgeInterval));
+
+        var path = data.Value.Path;
+        inventory.Add(LogFilesItem("log_files", "Server log files (one per UTC day)",
+            LogFileNames.Dated(LogFileNames.Folder(path), LogFileNames.Pattern), now, o));
+        var embeddedLogs = LogFileNames.Dated(LogFileNames.EmbeddedFolder(path), LogFileNames.EmbeddedPattern);
+        var startupLog = LogFileNames.EmbeddedStartupLogSince(path);
+        var embeddedOldest = embeddedLogs.Count == 0 ? startupLog : LogFileNames.StartOf(embeddedLogs[0].Day);
+        if (startupLog < embeddedOldest)
+        {
+            embeddedOldest = startupLog;
+        }
+
+        inventory.Add(Item("embedded_postgres_log_files", "The embedded PostgreSQL's log files (one per UTC day, and its startup log)",
+            embeddedLogs.Count + (startupLog is null ? 0 : 1), embeddedOldest, now, o.LogFiles, o.PurgeInterval));
 
         inventory.Add(await ItemAsync("retention_runs", "Evidence of retention runs (no personal data)",
             $"select count(*), min(\"timestamp\") from events where stream_id = '{SystemStreams.Retention}' and type = 'retention_run.v1'",
             now, null, null, ct));
 
-        foreach (var item in inventory.Where(i => !i.Compliant))
+        foreach (var item in inventory.Where(i => !i.Compliant && i.Category != DetachedDayTables))
         {
             violations.Add(new AuditViolation(item.Category, "retention limit", item.Category,
                 $"the oldest item is {Describe(item.OldestAge)} old; the limit is {Describe(item.Limit)} (plus {Describe(item.Grace)} between runs)"));
         }
 
-        await PushEventTablesAsync(now, o, violations, ct);
+        await PushEventTablesAsync(dayTables, now, o, violations, ct);
         var jobs = await JobsAsync(now, o, violations, ct);
-        var rows = await PersonalDataScanner.ScanDatabaseAsync(dataSource, violations, ct);
-        var (files, lines) = await PersonalDataScanner.ScanLogFilesAsync(data.Value.Path, violations, ct);
+        var rows = await PersonalDataScanner.ScanDatabaseAsync(dataSource, detached.Select(t => t.Name), violations, ct);
+        var (files, lines) = await PersonalDataScanner.ScanLogFilesAsync(path, violations, ct);
 
         Log.AuditFinished(logger, violations.Count);
         return new RetentionReport(now, violations.Count == 0, inventory, jobs, new ScanSummary(rows, files, lines), violations);
     }
+
+    private static InventoryItem LogFilesItem(
+        string category, string description, IReadOnlyList<(string File, DateOnly Day)> files, DateTimeOffset now, RetentionOptions o) =>
+        Item(category, description, files.Count, files.Count == 0 ? null : LogFileNames.StartOf(files[0].Day), now, o.LogFiles, o.PurgeInterval);
 
     private async Task<List<JobSchedule>> JobsAsync(DateTimeOffset now, RetentionOptions o, List<AuditViolation> violations, CancellationToken ct)
     {
@@ -147,9 +200,10 @@ public sealed class RetentionAuditor(
     // The push purge removes a day by detaching its partition and dropping it; a killed run can leave the partition
     // "detach pending" or a detached table, which queries on push_events (and the inventory above) no longer see.
     // And the purge's evidence counts dropped events from push_event_days: they must match the stored events.
-    private async Task PushEventTablesAsync(DateTimeOffset now, RetentionOptions o, List<AuditViolation> violations, CancellationToken ct)
+    private async Task PushEventTablesAsync(
+        IReadOnlyList<PushDayTable> tables, DateTimeOffset now, RetentionOptions o, List<AuditViolation> violations, CancellationToken ct)
     {
-        foreach (var table in await PushDayTable.ReadAsync(dataSource, ct))
+        foreach (var table in tables)
         {
             if (table.State != PushDayState.Attached && now - table.Upper > o.PushLog + o.PurgeInterval)
             {

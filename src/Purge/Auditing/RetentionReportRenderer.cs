@@ -27,11 +27,11 @@ public static class RetentionReportRenderer
         t.AppendLine(CultureInfo.InvariantCulture, $"Retention audit at {Time(report.GeneratedAt)}: {(report.Compliant ? "COMPLIANT" : $"NOT COMPLIANT ({report.Violations.Count} violation(s))")}");
         t.AppendLine();
         t.AppendLine("Inventory");
-        t.AppendLine(CultureInfo.InvariantCulture, $"  {"category",-20} {"count",8}  {"oldest",-20} {"age",-10} {"limit",-10} status");
+        t.AppendLine(CultureInfo.InvariantCulture, $"  {"category",-28} {"count",8}  {"oldest",-20} {"age",-10} {"limit",-10} status");
         foreach (var i in report.Inventory)
         {
             t.AppendLine(CultureInfo.InvariantCulture,
-                $"  {i.Category,-20} {i.Count,8}  {(i.Oldest is null ? "—" : Time(i.Oldest.Value)),-20} {RetentionAuditor.Describe(i.OldestAge),-10} {(i.Limit is null ? "none" : RetentionAuditor.Describe(i.Limit)),-10} {(i.Compliant ? "ok" : "VIOLATION")}");
+                $"  {i.Category,-28} {i.Count,8}  {(i.Oldest is null ? "—" : Time(i.Oldest.Value)),-20} {RetentionAuditor.Describe(i.OldestAge),-10} {(i.Limit is null ? "none" : RetentionAuditor.Describe(i.Limit)),-10} {(i.Compliant ? "ok" : "VIOLATION")}");
         }
 
         t.AppendLine();

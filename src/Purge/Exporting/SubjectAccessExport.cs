@@ -20,6 +20,7 @@ public sealed record DeviceExport(
     string TokenStatus,
     IReadOnlyList<string> EarlierTokens,
     bool SecretStored,
+    bool SecretEncrypted,
     DateTimeOffset? RegisteredAt,
     DateTimeOffset? RenewedAt,
     DateTimeOffset? UnregisteredAt,

@@ -84,7 +84,7 @@ public sealed class SubjectAccessExporter(
                 Line(t, "Earlier tokens", string.Join(", ", d.EarlierTokens));
             }
 
-            Line(t, "Secret", d.SecretStored ? "stored as a keyed hash (the secret itself is not kept)" : "none");
+            Line(t, "Secret", SecretText(d));
             Line(t, "Registered", Time(d.RegisteredAt));
             Line(t, "Renewed", Time(d.RenewedAt));
             Line(t, "Unregistered", Time(d.UnregisteredAt));
@@ -131,6 +131,20 @@ public sealed class SubjectAccessExporter(
         return t.ToString();
     }
 
+    // A registered device's secret is kept in two forms (RegistrationHandler, as mod_push_appserver does): the hash
+    // checks the secret an XMPP server sends with each publish; the copy encrypted with the device's data key lets a
+    // registration of the same node get the same secret back, so its XMPP servers keep working.
+    private static string SecretText(DeviceExport d) => (d.SecretStored, d.SecretEncrypted) switch
+    {
+        (_, true) => "kept in two forms: a keyed hash, to check the secret your XMPP server sends with each push, and a copy "
+            + "encrypted with this device's data key, to hand the same secret back when the device registers again (as "
+            + "mod_push_appserver does). Erasure deletes the data key, which makes the encrypted copy unreadable everywhere, "
+            + "backups included"
+            + (d.TokenStatus.StartsWith("erased", StringComparison.Ordinal) ? "; this device's data key is already deleted" : ""),
+        (true, false) => "stored as a keyed hash only (the secret itself is not kept)",
+        _ => "none",
+    };
+
     internal static ProcessingInformation Processing(RetentionOptions o) => new(
         [
             "Waking the device through Apple Push Notification service when one of its XMPP servers asks (XEP-0357).",
@@ -139,8 +153,10 @@ public sealed class SubjectAccessExporter(
         ],
         [
             new("Push log (each push and its outcome)", $"{Days(o.PushLog)}, deleted by a job running every {o.PurgeInterval}"),
+            new("Pushes per UTC day and XMPP domain (counts, no device identifier)",
+                $"{Days(o.PushLog)}, deleted with the push log: on a domain with a single user a day's count describes that person"),
             new("Server log files", $"{Days(o.LogFiles)}, deleted by a job running every {o.PurgeInterval}"),
-            new("Registration (token, device UUID, times, domains)",
+            new("Registration (token, device UUID, secret as a keyed hash and encrypted, times, domains)",
                 "until the device unregisters or asks for erasure; a token Apple reports invalid is deleted within "
                 + $"{o.InvalidTokenInterval} unless the device registered again after Apple's timestamp"),
         ],
@@ -193,6 +209,7 @@ public sealed class SubjectAccessExporter(
             status,
             earlier,
             f.SecretStored,
+            f.SecretEncrypted,
             f.RegisteredAt,
             f.RenewedAt,
             f.UnregisteredAt,
@@ -301,6 +318,7 @@ public sealed class SubjectAccessExporter(
         public string? PushModule { get; set; }
         public List<string> EncryptedTokens { get; } = [];
         public bool SecretStored { get; set; }
+        public bool SecretEncrypted { get; set; }
         public DateTimeOffset? RegisteredAt { get; set; }
         public DateTimeOffset? RenewedAt { get; set; }
         public DateTimeOffset? UnregisteredAt { get; set; }
@@ -322,6 +340,7 @@ public sealed class SubjectAccessExporter(
                     PushModule = r.PushModule;
                     AddToken(r.EncryptedToken);
                     SecretStored |= r.SecretHash is not null;
+                    SecretEncrypted |= r.EncryptedSecret is not null;
                     RegisteredAt ??= r.RegisteredAt;
                     AddDomain(r.Domain);
                     break;

@@ -6,8 +6,9 @@ using Monal.Push.Purge.Scheduling;
 namespace Monal.Push.Purge.KeepingLogFiles;
 
 /// <summary>
-/// Deletes log files older than Retention:LogFiles. A file goes as soon as its oldest possible line (the start of
-/// its UTC day) is older than the window, so no line outlives the promise; today's file is never touched.
+/// Deletes log files older than Retention:LogFiles: the server's and the embedded PostgreSQL cluster's (see
+/// <see cref="LogFileNames"/>). A file goes as soon as its oldest possible line (the start of its UTC day) is older
+/// than the window, so no line outlives the promise; today's file is never touched.
 /// </summary>
 internal sealed class LogFileSweeper(IOptions<DataOptions> data, IOptions<RetentionOptions> options, ILogger<LogFileSweeper> logger)
     : IRetentionTask
@@ -20,7 +21,18 @@ internal sealed class LogFileSweeper(IOptions<DataOptions> data, IOptions<Retent
     {
         ArgumentNullException.ThrowIfNull(deleted);
         deleted["log_files"] = 0;
-        foreach (var file in Expired(LogFileNames.Folder(data.Value.Path), cutoff))
+        var dataPath = data.Value.Path;
+        var expired = Expired(LogFileNames.Folder(dataPath), LogFileNames.Pattern, cutoff)
+            .Concat(Expired(LogFileNames.EmbeddedFolder(dataPath), LogFileNames.EmbeddedPattern, cutoff))
+            .ToList();
+        // The embedded cluster's startup log is written at its start only; a cluster that ran longer than the window
+        // leaves it behind (the postmaster keeps writing to the unlinked file, if at all).
+        if (LogFileNames.EmbeddedStartupLogSince(dataPath) < cutoff)
+        {
+            expired.Add(LogFileNames.EmbeddedStartupLog(dataPath));
+        }
+
+        foreach (var file in expired)
         {
             ct.ThrowIfCancellationRequested();
             if (!dryRun)
@@ -43,18 +55,7 @@ internal sealed class LogFileSweeper(IOptions<DataOptions> data, IOptions<Retent
         return Task.CompletedTask;
     }
 
-    /// <summary>Log files whose day started before <paramref name="cutoff"/>, oldest first.</summary>
-    public static IReadOnlyList<string> Expired(string folder, DateTimeOffset cutoff)
-    {
-        if (!Directory.Exists(folder))
-        {
-            return [];
-        }
-
-        return [.. Directory.GetFiles(folder, LogFileNames.Pattern)
-            .Select(f => (File: f, Ok: LogFileNames.TryParseDay(f, out var day), Day: day))
-            .Where(f => f.Ok && LogFileNames.StartOf(f.Day) < cutoff)
-            .OrderBy(f => f.Day)
-            .Select(f => f.File)];
-    }
+    /// <summary>Log files of one kind whose day started before <paramref name="cutoff"/>, oldest first.</summary>
+    private static IReadOnlyList<string> Expired(string folder, string pattern, DateTimeOffset cutoff) =>
+        [.. LogFileNames.Dated(folder, pattern).Where(f => LogFileNames.StartOf(f.Day) < cutoff).Select(f => f.File)];
 }

@@ -10,7 +10,7 @@ namespace Monal.Push.Purge.KeepingLogFiles;
 /// Writes log lines to one file per UTC day, <c>&lt;Data:Path&gt;/logs/monal-push-YYYYMMDD.log</c>, so that retention
 /// can delete whole days (LogFileSweeper). Lines are plain and structured:
 /// <c>2026-11-01T12:00:00.000Z level=Information category=… event=5001 msg="…"</c>. Exceptions are written as
-/// their type and stack trace only: their messages may quote data (STYLE.md section 5, redact by default).
+/// their type and stack trace only: their messages may quote data (redact by default).
 /// </summary>
 [ProviderAlias("File")]
 public sealed class RollingFileLoggerProvider : ILoggerProvider

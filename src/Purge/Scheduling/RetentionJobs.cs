@@ -52,7 +52,7 @@ public sealed class RetentionJobs(
             failure = ex;
             cancelled = true;
         }
-#pragma warning disable CA1031 // A failed job is recorded as evidence and waits for its next trigger (STYLE.md section 5).
+#pragma warning disable CA1031 // A failed job is recorded as evidence and waits for its next trigger.
         catch (Exception ex)
 #pragma warning restore CA1031
         {

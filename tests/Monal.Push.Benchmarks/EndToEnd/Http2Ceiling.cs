@@ -8,7 +8,7 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 
 /// <summary>
 /// The HTTP/2 request ceiling to the mock APNs: one HttpClient connection, 100 requests in flight, each a valid APNs
-/// push (ES256 provider token, topic, 64-hex device token), Version 2.0 with RequestVersionExact (MEASURED.md).
+/// push (ES256 provider token, topic, 64-hex device token), Version 2.0 with RequestVersionExact (docs/benchmarks.md).
 /// </summary>
 internal static class Http2Ceiling
 {

@@ -3,7 +3,7 @@ using static Monal.Push.EndToEnd.Pipeline.PipelineScenarios;
 namespace Monal.Push.EndToEnd.Pipeline;
 
 /// <summary>
-/// PRODUCT.md's privacy promises against a Prosody that sends the real body and the sender's JID: after the push
+/// The privacy policy's promises against a Prosody that sends the real body and the sender's JID: after the push
 /// went out, neither body, nor any JID, nor the token in clear is anywhere in a full database dump or in the logs.
 /// </summary>
 [Trait("Category", "EndToEnd")]

@@ -3,11 +3,13 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Monal.Push.Delivery;
 using Monal.Push.Delivery.Apns;
 using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ledger.Crypto;
 using Monal.Push.MockApns;
 
 namespace Monal.Push.Tests.Delivery;
@@ -48,7 +50,8 @@ public sealed class PushModuleTests : IDisposable
 
     // AddPushModules as a host composes it: options bound from configuration, validated when first read.
     private static ServiceProvider PushModuleServices(IConfiguration configuration) =>
-        new ServiceCollection().AddSingleton(configuration).AddLogging().AddPushModules().BuildServiceProvider();
+        new ServiceCollection().AddSingleton(configuration).AddSingleton(new KeyedHash(TestLedger.MasterKey))
+            .AddLogging().AddPushModules().BuildServiceProvider();
 
     [Fact]
     public void AddPushModules_Should_BindEveryKey_When_ConfigurationUsesProductNames()
@@ -260,18 +263,21 @@ public sealed class PushModuleTests : IDisposable
         Assert.Throws<ArgumentException>(() => ApnsPayload.Create(new byte[5121], ApnsPushType.Voip, ApnsPriority.Immediate));
     }
 
+    // The mock APNs over HTTP/2 without TLS, checking the provider tokens of the test key.
+    private Task<MockApnsServer> StartH2cMockAsync() => MockApnsServer.StartAsync(new MockApnsOptions
+    {
+        UseTls = false,
+        Topic = "im.monal.test",
+        ProviderPublicKeyPem = _key.PublicKeyPem,
+        KeyId = _key.KeyId,
+        TeamId = _key.TeamId,
+        TimeProvider = _time,
+    }, _ct);
+
     [Fact]
     public async Task SendAsync_Should_PushThroughTheMock_When_ModuleUsesTokenAuthOverH2c()
     {
-        await using var mock = await MockApnsServer.StartAsync(new MockApnsOptions
-        {
-            UseTls = false,
-            Topic = "im.monal.test",
-            ProviderPublicKeyPem = _key.PublicKeyPem,
-            KeyId = _key.KeyId,
-            TeamId = _key.TeamId,
-            TimeProvider = _time,
-        }, _ct);
+        await using var mock = await StartH2cMockAsync();
         using var registry = new PushModuleRegistry(Modules(("monalProdiOS", TokenModule(mock.Endpoint.ToString()))), _time, NullLoggerFactory.Instance, null);
         Assert.True(registry.TryGet("monalProdiOS", out var module));
 
@@ -279,6 +285,68 @@ public sealed class PushModuleTests : IDisposable
 
         Assert.Equal(ApnsOutcome.Delivered, response.Outcome);
         Assert.True(Assert.Single(mock.Requests).ProviderToken!.SignatureValid);
+    }
+
+    [Fact]
+    public async Task SendAsync_Should_LogOnlyTheKeyedHashOfTheToken_When_AppleRefusesIt()
+    {
+        await using var mock = await StartH2cMockAsync();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["PushModules:monalProdiOS:Topic"] = "im.monal.test",
+            ["PushModules:monalProdiOS:TeamId"] = _key.TeamId,
+            ["PushModules:monalProdiOS:KeyId"] = _key.KeyId,
+            ["PushModules:monalProdiOS:KeyFile"] = _key.Path,
+            ["PushModules:monalProdiOS:Endpoint"] = mock.Endpoint.ToString(),
+        }).Build();
+        var hash = new KeyedHash(TestLedger.MasterKey);
+        var lines = new List<string>();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddSingleton<TimeProvider>(_time)
+            .AddSingleton(hash)
+            .AddLogging(l => l.SetMinimumLevel(LogLevel.Debug).AddProvider(new ListLoggerProvider(lines)))
+            .AddPushModules()
+            .BuildServiceProvider();
+        Assert.True(services.GetRequiredService<PushModuleRegistry>().TryGet("monalProdiOS", out var module));
+        var token = ApnsClientTests.NewToken();
+        mock.RespondToNext(1, 410, "Unregistered", _time.GetUtcNow());
+
+        var response = await module.SendAsync(token, Guid.NewGuid(), _ct);
+
+        Assert.Equal(ApnsOutcome.TokenInvalidated, response.Outcome);
+        var refused = Assert.Single(lines, l => l.Contains("refused token", StringComparison.Ordinal));
+        Assert.Contains(hash.Redact(token), refused, StringComparison.Ordinal);
+        var unkeyed = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(token))[..4]);
+        Assert.All(lines, l =>
+        {
+            Assert.DoesNotContain(token, l, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(unkeyed, l, StringComparison.OrdinalIgnoreCase);
+        });
+    }
+
+    private sealed class ListLoggerProvider(List<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new ListLogger(lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class ListLogger(List<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                lock (lines)
+                {
+                    lines.Add(formatter(state, exception));
+                }
+            }
+        }
     }
 
     [Fact]

@@ -8,7 +8,7 @@ namespace Monal.Push.Tests.Fixtures;
 /// <summary>
 /// One private PostgreSQL cluster per test run, started with the same embedded code `serve` uses (or the server
 /// named by MONAL_TEST_DB), and one database per run with the migrations applied. Tests isolate themselves with
-/// fresh stream ids, not truncation (STYLE.md section 9). Everything is dropped when the test process exits.
+/// fresh stream ids, not truncation. Everything is dropped when the test process exits.
 /// </summary>
 public static class TestDatabase
 {

@@ -64,6 +64,7 @@ public sealed class GdprTests
         Assert.Equal([oldToken], d.EarlierTokens);
         Assert.Equal("Registered", d.Mode);
         Assert.True(d.SecretStored);
+        Assert.True(d.SecretEncrypted);
         Assert.Equal(["chat.example.net", "example.org", "old.example.org"], d.Domains);
         Assert.Equal(["delivered", "failed (transient)", "token rejected", "token invalid"], d.Pushes.Select(p => p.Outcome));
         Assert.Equal(4, d.HeldIn["push_log"]);
@@ -74,13 +75,37 @@ public sealed class GdprTests
         Assert.NotEmpty(p.Purposes);
         Assert.NotEmpty(p.Recipients);
         Assert.NotEmpty(p.Sources);
-        Assert.Equal(3, p.RetentionPeriods.Count);
+        Assert.Equal(4, p.RetentionPeriods.Count);
+        Assert.Contains(p.RetentionPeriods, r => r.Category.StartsWith("Pushes per UTC day and XMPP domain", StringComparison.Ordinal)
+            && r.Period.StartsWith("14 days, deleted with the push log", StringComparison.Ordinal));
 
         var receipt = (SubjectAccessExported)Assert.Single(await host.SystemEventsAsync(SystemStreams.Gdpr)).Data;
         Assert.Equal(result.Export.RequestId, receipt.RequestId);
         var stored = await host.ScalarAsync<string>("select data::text from events where stream_id = $1", SystemStreams.Gdpr);
         Assert.DoesNotContain(token, stored, StringComparison.Ordinal);
         Assert.DoesNotContain(device.ToString(), stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExportAsync_Should_SayTheSecretIsKeptHashedAndEncrypted_When_ADeviceRegistered()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var registered = await host.RegisterAsync(PurgeHost.NewToken());
+        var stateless = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+
+        var text = (await host.Get<SubjectAccessExporter>().ExportAsync(
+            SubjectQuery.ByNode(registered.ToString()), ExportFormat.Text, CancellationToken.None)).Document;
+        var none = await host.Get<SubjectAccessExporter>().CollectAsync(SubjectQuery.ByNode(stateless.ToString()), CancellationToken.None);
+
+        Assert.Contains("kept in two forms: a keyed hash", text, StringComparison.Ordinal);
+        Assert.Contains("encrypted with this device's data key, to hand the same secret back when the device registers again", text, StringComparison.Ordinal);
+        Assert.Contains("Erasure deletes the data key, which makes the encrypted copy unreadable", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("not kept", text, StringComparison.Ordinal);
+        Assert.Contains("secret as a keyed hash and encrypted", text, StringComparison.Ordinal);
+        Assert.Contains("Pushes per UTC day and XMPP domain", text, StringComparison.Ordinal);
+        var d = Assert.Single(none.Devices);
+        Assert.False(d.SecretStored || d.SecretEncrypted);
+        Assert.Equal("none", SubjectAccessExporter.RenderText(none).Split('\n').Single(l => l.TrimStart().StartsWith("Secret:", StringComparison.Ordinal)).Split(':', 2)[1].Trim());
     }
 
     [Fact]

@@ -147,8 +147,10 @@ public sealed class PurgeHost : IAsyncDisposable
     {
         var deviceId = id ?? Guid.CreateVersion7();
         var sealedToken = await Keys.EncryptAsync(deviceId, token);
+        // As RegistrationHandler stores it: hashed to check publishes, encrypted to hand back on re-registration.
         await Store.AppendAsync(deviceId, "device", ExpectedVersion.Any,
-            [new DeviceRegistered(deviceId, DeviceMode.Registered, Module, sealedToken, Hash.HashSecret("s3cret"), domain, Clock.GetUtcNow())]);
+            [new DeviceRegistered(deviceId, DeviceMode.Registered, Module, sealedToken, Hash.HashSecret("s3cret"), domain, Clock.GetUtcNow(),
+                await Keys.EncryptAsync(deviceId, "s3cret"))]);
         return deviceId;
     }
 

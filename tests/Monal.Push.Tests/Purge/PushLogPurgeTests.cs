@@ -31,8 +31,12 @@ public sealed class PushLogPurgeTests
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from push_log where push_id = $1", young));
         Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from domain_usage_pushes where push_id = $1", old));
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from domain_usage_pushes where push_id = $1", young));
-        // The per-day counters hold no personal data and stay.
-        Assert.Equal(2L, await host.ScalarAsync<long>("select count(*) from domain_usage where pushes = 1 and delivered = 1"));
+        // The per-day counters go with the window too (on a one-user domain they count one person's messages):
+        // day 0's row, whose day started before the cutoff, is gone; day 10's stays.
+        Assert.Equal(1, run.Deleted["domain_usage"]);
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from domain_usage where pushes = 1 and delivered = 1"));
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from domain_usage where day = $1",
+            DateOnly.FromDateTime(start.UtcDateTime)));
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from devices where device_id = $1", device));
         Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from push_events where \"timestamp\" < $1", run.Cutoff));
     }

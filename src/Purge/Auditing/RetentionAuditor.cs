@@ -7,6 +7,7 @@ using Monal.Push.Ledger.EventStore;
 using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.KeepingLogFiles;
 using Monal.Push.Purge.Scheduling;
+using Monal.Push.Purge.Erasing;
 using Npgsql;
 
 namespace Monal.Push.Purge.Auditing;
@@ -87,8 +88,9 @@ public sealed class RetentionAuditor(
                 now, OrphanedKeyLimit, o.PurgeInterval, ct),
         };
 
-        var awaiting = await invalidTokens.CandidatesAsync(now, ct);
-        inventory.Add(Item("invalidated_devices", "Devices whose registration ended (token invalid or rejected, or unregistered), awaiting erasure",
+        // Unregistered and rejected devices have their own items above; this one is the tokens Apple invalidated.
+        var awaiting = (await invalidTokens.CandidatesAsync(now, ct)).Where(a => a.Cause == DeviceEraser.CauseInvalidToken).ToList();
+        inventory.Add(Item("invalidated_devices", "Devices whose token Apple declared invalid, awaiting erasure",
             awaiting.Count, awaiting.Count == 0 ? null : awaiting.Min(a => a.EndedAt), now, o.InvalidTokenInterval,
             o.InvalidTokenInterval));
 

@@ -188,10 +188,17 @@ public sealed class SubjectAccessExporter(
                 status = "decrypted";
                 foreach (var old in f.EncryptedTokens.Take(f.EncryptedTokens.Count - 1))
                 {
-                    var clear = await dataKeys.DecryptAsync(deviceId, old, ct);
-                    if (clear != token && !earlier.Contains(clear))
+                    try
                     {
-                        earlier.Add(clear);
+                        var clear = await dataKeys.DecryptAsync(deviceId, old, ct);
+                        if (clear != token && !earlier.Contains(clear))
+                        {
+                            earlier.Add(clear);
+                        }
+                    }
+                    catch (CryptographicException)
+                    {
+                        // A token replaced by re-registration: its key generation was deleted, it is erased.
                     }
                 }
             }

@@ -194,6 +194,14 @@ internal sealed class PublishHandler(
             Log.DeadTokenRefused(logger, hash.Redact(id), module);
             return PublishOutcome.ItemNotFound;
         }
+        catch
+        {
+            // The append failed (the database went away): the key may be stored without a stream, and the hourly job
+            // deletes such orphans. Forgetting it here makes a retry read or make the key afresh, never encrypt with
+            // one that job may have deleted.
+            dataKeys.Forget(id);
+            throw;
+        }
     }
 
     private async Task<PublishOutcome> AppendPushAsync(

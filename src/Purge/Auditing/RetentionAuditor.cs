@@ -34,8 +34,11 @@ public sealed class RetentionAuditor(
     /// </summary>
     public static readonly TimeSpan EndedDeviceLimit = TimeSpan.FromHours(1);
 
-    /// <summary>How long a data key may exist without a stream (a registration whose append failed).</summary>
-    public static readonly TimeSpan OrphanedKeyLimit = TimeSpan.FromHours(1);
+    /// <summary>
+    /// How long a data key may exist without a stream (a registration whose append failed): the hourly device job
+    /// deletes it once it is this old, so this plus that job's interval.
+    /// </summary>
+    public static readonly TimeSpan OrphanedKeyLimit = InvalidTokenSweeper.OrphanedKeyAge;
 
     // Categories whose violations name each table themselves (PushEventTablesAsync) rather than the inventory line.
     private const string DetachedDayTables = "push_event_tables_detached";
@@ -83,9 +86,9 @@ public sealed class RetentionAuditor(
             await ItemAsync("device_outcome_events", "Apple's verdicts on a token (invalid, rejected) in device streams, erased with the device",
                 "select count(*), min(\"timestamp\") from events where type in ('token_invalidated.v1', 'token_rejected.v1')",
                 now, null, null, ct),
-            await ItemAsync("orphaned_data_keys", "Data keys without a stream (a registration whose append failed); `gdpr erase --node` removes one",
+            await ItemAsync("orphaned_data_keys", "Data keys without a stream (a registration whose append failed), deleted by the hourly device job",
                 "select count(*), min(created_at) from data_keys k where not exists (select 1 from streams s where s.id = k.device_id)",
-                now, OrphanedKeyLimit, o.PurgeInterval, ct),
+                now, OrphanedKeyLimit, o.InvalidTokenInterval, ct),
         };
 
         // Unregistered and rejected devices have their own items above; this one is the tokens Apple invalidated.

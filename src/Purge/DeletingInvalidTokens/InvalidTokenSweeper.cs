@@ -15,7 +15,8 @@ namespace Monal.Push.Purge.DeletingInvalidTokens;
 /// stream's lock, so a device that registered again meanwhile is left alone. It also deletes the keyed ids of dead
 /// stateless tokens (dead_tokens) once they are older than Retention:PushLog: they exist only so that a publish
 /// cannot re-create such a device (answered item-not-found, which makes the XMPP server drop the registration), and
-/// the data-key generations a replaced token left behind when a renewal was interrupted.
+/// the data-key generations a replaced token left behind when a renewal was interrupted, and data keys whose device's
+/// first append failed (orphaned: no stream refers to them).
 /// </summary>
 public sealed class InvalidTokenSweeper(
     NpgsqlDataSource dataSource, DeviceEraser eraser, IOptions<RetentionOptions> options, TimeProvider clock)
@@ -73,6 +74,25 @@ public sealed class InvalidTokenSweeper(
 
         deleted[ReadModelTables.DeadTokens] = await PurgeDeadTokensAsync(clock.GetUtcNow() - options.Value.PushLog, dryRun, ct);
         deleted["superseded_data_keys"] = await RetireDataKeysAsync(dryRun, ct);
+        deleted["orphaned_data_keys"] = await DeleteOrphanedKeysAsync(clock.GetUtcNow() - OrphanedKeyAge, dryRun, ct);
+    }
+
+    /// <summary>
+    /// How old a data key without a stream must be before it is deleted. A publish or registration makes the key a
+    /// moment before it appends the device's first events; a key still without a stream after this long belongs to an
+    /// append that failed, and encrypts nothing that was stored (the process forgets a key whose append failed, so a
+    /// retry makes a fresh one).
+    /// </summary>
+    public static readonly TimeSpan OrphanedKeyAge = TimeSpan.FromHours(1);
+
+    private async Task<long> DeleteOrphanedKeysAsync(DateTimeOffset cutoff, bool dryRun, CancellationToken ct)
+    {
+        const string orphaned = "k.created_at < $1 and not exists (select 1 from streams s where s.id = k.device_id)";
+        await using var cmd = dataSource.CreateCommand(dryRun
+            ? $"select count(*) from data_keys k where {orphaned}"
+            : $"with d as (delete from data_keys k where {orphaned} returning 1) select count(*) from d");
+        cmd.Parameters.Add(new() { Value = cutoff });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     // Key generations a renewal superseded (a replaced token) but did not delete, because the process stopped between

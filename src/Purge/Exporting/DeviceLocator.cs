@@ -106,7 +106,10 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
         return list;
     }
 
-    /// <summary>Whether anything about the device is held: its stream, its key, a read-model row or a queued push.</summary>
+    /// <summary>
+    /// Whether anything about the device is held: its stream, its key, a read-model row, a queued push, or the keyed id
+    /// of its dead token (a stateless device erased after Apple declared its token invalid).
+    /// </summary>
     public async Task<bool> IsHeldAsync(Guid deviceId, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -115,6 +118,7 @@ public sealed class DeviceLocator(NpgsqlDataSource dataSource, KeyedHash keyedHa
                 or exists(select 1 from devices where device_id = $1)
                 or exists(select 1 from push_log where device_id = $1)
                 or exists(select 1 from push_queue where device_id = $1)
+                or exists(select 1 from dead_tokens where device_id = $1)
             """);
         cmd.Parameters.Add(new() { Value = deviceId });
         return (bool)(await cmd.ExecuteScalarAsync(ct))!;

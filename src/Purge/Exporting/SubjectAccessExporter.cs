@@ -176,9 +176,12 @@ public sealed class SubjectAccessExporter(
 
         await MergeDevicesRowAsync(deviceId, f, ct);
         await MergePushLogAsync(deviceId, f, ct);
+        var dead = await MergeDeadTokenAsync(deviceId, f, ct);
 
         string? token = null;
-        var status = "none held";
+        var status = dead
+            ? "erased; only a keyed id of the device is kept, so that a publish cannot make it again, for the push-log period"
+            : "none held";
         var earlier = new List<string>();
         if (f.EncryptedTokens.Count > 0)
         {
@@ -267,6 +270,33 @@ public sealed class SubjectAccessExporter(
         {
             f.Domains.UnionWith(r.GetFieldValue<string[]>(13));
         }
+    }
+
+    // A stateless device erased after Apple declared its token dead leaves only its keyed id and Apple's verdict
+    // (dead_tokens, migrations/0007). Returns whether there is such a row.
+    private async Task<bool> MergeDeadTokenAsync(Guid deviceId, Fold f, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("select apple_timestamp, dead_at, reason from dead_tokens where device_id = $1");
+        cmd.Parameters.Add(new() { Value = deviceId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            return false;
+        }
+
+        f.Mode ??= nameof(DeviceMode.Stateless);
+        if (r.IsDBNull(0))
+        {
+            f.RejectedAt ??= r.GetFieldValue<DateTimeOffset>(1);
+        }
+        else
+        {
+            f.InvalidatedAt ??= r.GetFieldValue<DateTimeOffset>(1);
+            f.AppleTimestamp ??= r.GetFieldValue<DateTimeOffset>(0);
+        }
+
+        f.LastErrorReason ??= r.IsDBNull(2) ? null : r.GetString(2);
+        return true;
     }
 
     private async Task MergePushLogAsync(Guid deviceId, Fold f, CancellationToken ct)

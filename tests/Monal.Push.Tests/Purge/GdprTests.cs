@@ -6,6 +6,7 @@ using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Purge.Erasing;
 using Monal.Push.Purge.Exporting;
+using Monal.Push.Purge.Scheduling;
 using Npgsql;
 
 namespace Monal.Push.Tests.Purge;
@@ -177,6 +178,32 @@ public sealed class GdprTests
         var found = await host.Get<DeviceLocator>().LocateAsync(SubjectQuery.ByNode(node), CancellationToken.None);
 
         Assert.Equal(device, Assert.Single(found));
+    }
+
+    [Fact]
+    public async Task EraseAsync_Should_ForgetTheDeadToken_When_TheDeviceIsKnownOnlyByItsKeyedId()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var token = PurgeHost.NewToken();
+        var device = await host.RegisterStatelessAsync(token);
+        await host.PushAsync(device);
+        var apple = host.Clock.GetUtcNow().AddDays(-1);
+        await host.Store.AppendAsync(device, "device", ExpectedVersion.Any,
+            [new TokenInvalidated(Guid.CreateVersion7(), device, "Unregistered", apple, host.Clock.GetUtcNow())]);
+        await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+        var query = SubjectQuery.ByToken(token.ToUpperInvariant());
+
+        var export = await host.Get<SubjectAccessExporter>().CollectAsync(query, CancellationToken.None);
+        var receipts = await host.Get<DeviceEraser>().EraseAsync(query, dryRun: false, CancellationToken.None);
+
+        var held = Assert.Single(export.Devices);
+        Assert.Null(held.Token);
+        Assert.StartsWith("erased", held.TokenStatus, StringComparison.Ordinal);
+        Assert.Equal(apple, held.AppleTimestamp);
+        Assert.Equal(1L, held.HeldIn["dead_tokens"]);
+        Assert.Equal(1, Assert.Single(receipts).Deleted["dead_tokens"]);
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from dead_tokens"));
+        Assert.False(await host.Get<DeviceLocator>().IsHeldAsync(device, CancellationToken.None));
     }
 
     [Fact]

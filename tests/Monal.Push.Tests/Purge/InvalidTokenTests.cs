@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.Erasing;
 using Monal.Push.Purge.Scheduling;
 
@@ -152,5 +153,26 @@ public sealed class InvalidTokenTests
         Assert.Equal(1, run.Deleted["dead_tokens"]);
         Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from dead_tokens where device_id = $1", old));
         Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from dead_tokens where device_id = $1", recent));
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_DeleteADataKeyWithoutAStream_When_ItIsOlderThanAnHour()
+    {
+        await using var host = await PurgeHost.CreateAsync();
+        var live = await host.RegisterStatelessAsync(PurgeHost.NewToken());
+        var orphan = Guid.CreateVersion7();
+        await host.Keys.EncryptAsync(orphan, PurgeHost.NewToken()); // a first publish whose append then failed
+        host.Clock.Advance(InvalidTokenSweeper.OrphanedKeyAge + TimeSpan.FromMinutes(1));
+        var young = Guid.CreateVersion7();
+        await host.Keys.EncryptAsync(young, PurgeHost.NewToken()); // a first publish still appending
+
+        var dry = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: true, CancellationToken.None);
+        var run = await host.Get<RetentionJobs>().RunAsync(RetentionJobNames.InvalidTokens, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(1, dry.Deleted["orphaned_data_keys"]);
+        Assert.Equal(1, run.Deleted["orphaned_data_keys"]);
+        Assert.Equal(0L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", orphan));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", young));
+        Assert.Equal(1L, await host.ScalarAsync<long>("select count(*) from data_keys where device_id = $1", live));
     }
 }

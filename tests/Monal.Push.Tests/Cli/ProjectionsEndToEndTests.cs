@@ -22,7 +22,7 @@ public sealed class ProjectionsEndToEndTests
     {
         await using var harness = await ServeHarness.CreateAsync();
         var tokens = Enumerable.Range(0, 12).Select(_ => ServeHarness.NewToken()).ToArray();
-        harness.Apns.RespondToToken(tokens[0], 410, "Unregistered", DateTimeOffset.UtcNow.AddMinutes(1));
+        harness.Apns.RespondToToken(tokens[0], 410, "Unregistered", DateTimeOffset.UtcNow.AddMinutes(-1));
         harness.Apns.RespondToToken(tokens[1], 400, "BadDeviceToken");
         await harness.StartAsync();
         for (var i = 0; i < tokens.Length; i++)

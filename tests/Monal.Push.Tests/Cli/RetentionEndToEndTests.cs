@@ -21,7 +21,7 @@ public sealed class RetentionEndToEndTests
         await using var harness = await ServeHarness.CreateAsync();
         var tokens = Enumerable.Range(0, 20).Select(_ => ServeHarness.NewToken()).ToArray();
         var invalid = tokens[0];
-        harness.Apns.RespondToToken(invalid, 410, "Unregistered", clock.GetUtcNow().AddMinutes(1));
+        harness.Apns.RespondToToken(invalid, 410, "Unregistered", clock.GetUtcNow().AddMinutes(-1)); // Apple's timestamp is in the past
         await harness.StartAsync(clock);
         for (var i = 0; i < tokens.Length; i++)
         {

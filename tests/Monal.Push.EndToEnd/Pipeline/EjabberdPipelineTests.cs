@@ -47,6 +47,10 @@ public sealed class EjabberdPipelineTests(EjabberdPipelineFixture fixture) : ICl
         await MonalClientScenarios.Monal520EnableWithoutFormAsync(fixture);
 
     [Fact]
+    public async Task AdHocUnregister_Should_LeaveTheTokenInNeitherDumpNorLogs_When_TheHourlyJobHasRun() =>
+        await MonalClientScenarios.AdHocUnregisterThenPurgeAsync(fixture);
+
+    [Fact]
     public async Task Monal51AdHocRegistration_Should_CompleteAndEndAsADeliveredPush_When_TheNodeIsAnUpperCaseUuid() =>
         await MonalClientScenarios.Monal51AdHocRegistrationAsync(fixture);
 }

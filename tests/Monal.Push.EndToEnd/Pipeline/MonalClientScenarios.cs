@@ -91,6 +91,64 @@ internal static class MonalClientScenarios
     }
 
     /// <summary>
+    /// A registration that ends takes its token with it: Monal 5.0–5.1 registers with the ad-hoc command, gets a push,
+    /// then unregisters with v1-unregister-push; after the hourly device job the token is in neither a full database
+    /// dump (not even encrypted: the stream and its data key are gone) nor the log files.
+    /// </summary>
+    public static async Task AdHocUnregisterThenPurgeAsync(PipelineFixture fixture)
+    {
+        var server = fixture.Server;
+        var pipeline = fixture.Pipeline;
+        var token = NewToken();
+        var deviceUuid = Guid.NewGuid().ToString().ToUpperInvariant();
+        var alice = NewUser("alice");
+        var bob = NewUser("bob");
+        await server.CreateUserAsync(alice, "pw-a");
+        await server.CreateUserAsync(bob, "pw-b");
+        await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
+        {
+            var registered = await AdHocAsync(a, server.ComponentDomain, "v1-register-push",
+                Field("type", "apns"), Field("node", deviceUuid), Field("token", token));
+            await a.SendIqAsync("set", new XElement(Push + "enable", new XAttribute("jid", server.ComponentDomain), new XAttribute("node", deviceUuid),
+                new XElement(Data + "x", new XAttribute("type", "submit"),
+                    new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
+                        new XElement(Data + "value", "http://jabber.org/protocol/pubsub#publish-options")),
+                    Field("secret", Value(registered, "secret")!))));
+            await a.DisconnectAsync();
+        }
+
+        await using (var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b"))
+        {
+            await b.SendMessageAsync($"{alice}@{server.Domain}", "before unregistering");
+        }
+
+        await AssertDeliveredAsync(pipeline, await pipeline.WaitForApnsRequestAsync(token));
+        var device = Guid.Parse(deviceUuid);
+        var cipher = await pipeline.TextAsync(
+            "select data->>'encrypted_token' from events where stream_id = $1 and type = 'device_registered.v1'", device);
+        Assert.False(string.IsNullOrEmpty(cipher));
+        Assert.Contains(cipher, await pipeline.DumpDatabaseAsync(), StringComparison.Ordinal); // the dump would show it
+
+        await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
+        {
+            var unregistered = await AdHocAsync(a, server.ComponentDomain, "v1-unregister-push", Field("type", "apns"), Field("node", deviceUuid));
+            Assert.Equal(deviceUuid, Value(unregistered, "node"));
+            await a.DisconnectAsync();
+        }
+
+        await pipeline.WaitForCountAsync(1, "select count(*) from devices where device_id = $1 and unregistered_at is not null", device);
+        await pipeline.RunRetentionJobAsync("invalid-tokens");
+
+        var dump = await pipeline.DumpDatabaseAsync();
+        var logs = pipeline.ReadLogFiles();
+        Assert.DoesNotContain(token, dump, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(cipher, dump, StringComparison.Ordinal);
+        Assert.DoesNotContain(device.ToString(), dump, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(token, logs, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, await pipeline.CountAsync("select count(*) from data_keys where device_id = $1", device));
+    }
+
+    /// <summary>
     /// Apple answers 410 with its real timestamp (in the past: when the token stopped being valid). The device is
     /// invalidated and erased by the hourly job; the next publishes are answered item-not-found and never reach Apple.
     /// </summary>
@@ -134,6 +192,20 @@ internal static class MonalClientScenarios
 
         await using var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b");
         await b.SendMessageAsync($"{alice}@{server.Domain}", "hello");
+    }
+
+    // Runs an ad-hoc command as Monal 5.0–5.1 does and returns the form of its status='complete' reply.
+    private static async Task<XElement> AdHocAsync(TinyXmppClient client, string to, string node, params XElement[] fields)
+    {
+        var command = new XElement(Commands + "command", new XAttribute("node", node), new XAttribute("action", "execute"),
+            new XElement(Data + "x", new XAttribute("type", "submit"),
+                new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
+                    new XElement(Data + "value", $"https://github.com/tmolitor-stud-tu/mod_push_appserver/#{node}")),
+                fields));
+        var reply = await client.SendIqAsync("set", command, to);
+        return reply.Elements(Commands + "command")
+            .Single(c => (string?)c.Attribute("status") == "complete" && (string?)c.Attribute("node") == node)
+            .Element(Data + "x")!;
     }
 
     private static XElement Field(string name, string value) =>

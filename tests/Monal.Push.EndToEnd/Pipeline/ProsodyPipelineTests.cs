@@ -42,6 +42,10 @@ public sealed class ProsodyPipelineTests(ProsodyPipelineFixture fixture) : IClas
         await MonalClientScenarios.Monal520EnableWithoutFormAsync(fixture);
 
     [Fact]
+    public async Task AdHocUnregister_Should_LeaveTheTokenInNeitherDumpNorLogs_When_TheHourlyJobHasRun() =>
+        await MonalClientScenarios.AdHocUnregisterThenPurgeAsync(fixture);
+
+    [Fact]
     public async Task Monal51AdHocRegistration_Should_CompleteAndEndAsADeliveredPush_When_TheNodeIsAnUpperCaseUuid() =>
         await MonalClientScenarios.Monal51AdHocRegistrationAsync(fixture);
 }

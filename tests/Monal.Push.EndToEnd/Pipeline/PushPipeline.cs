@@ -131,6 +131,18 @@ public sealed class PushPipeline : IAsyncDisposable
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The first column of the first row, as text.</summary>
+    public async Task<string> TextAsync(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new() { Value = a });
+        }
+
+        return Convert.ToString(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    }
+
     /// <summary>Polls until the query counts at least <paramref name="atLeast"/> rows.</summary>
     public async Task<long> WaitForCountAsync(long atLeast, string sql, params object[] args)
     {

@@ -58,17 +58,9 @@ internal static class MonalClientScenarios
         await server.CreateUserAsync(bob, "pw-b");
         await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
         {
-            var command = new XElement(Commands + "command", new XAttribute("node", "v1-register-push"), new XAttribute("action", "execute"),
-                new XElement(Data + "x", new XAttribute("type", "submit"),
-                    new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
-                        new XElement(Data + "value", "https://github.com/tmolitor-stud-tu/mod_push_appserver/#v1-register-push")),
-                    Field("type", "apns"), Field("node", deviceUuid), Field("token", token)));
-            var reply = await a.SendIqAsync("set", command, server.ComponentDomain);
-
             // The exact filter Monal 5.1 applies: command<status=complete><node=v1-register-push>/x.
-            var completed = reply.Elements(Commands + "command")
-                .Single(c => (string?)c.Attribute("status") == "complete" && (string?)c.Attribute("node") == "v1-register-push");
-            var form = completed.Element(Data + "x")!;
+            var form = await AdHocAsync(a, server.ComponentDomain, "v1-register-push",
+                Field("type", "apns"), Field("node", deviceUuid), Field("token", token));
             var jid = Value(form, "jid");
             var node = Value(form, "node");
             var secret = Value(form, "secret");

@@ -10,11 +10,25 @@ namespace Monal.Push.Ingest.Xml;
 /// socket for bytes past the end of the stanza and so waits for the next one. This loop builds the element from
 /// the reader's nodes itself and returns on the end tag.
 /// Restricted XML (RFC 6120 section 11.1: comments, processing instructions, DTDs) ends the stream with
-/// <c>restricted-xml</c>; a stanza larger than the byte limit with <c>policy-violation</c>; bad XML with
+/// <c>restricted-xml</c>; a stanza larger than the byte limit, nested deeper than <see cref="MaxDepth"/> or with an
+/// element of more than <see cref="MaxAttributes"/> attributes with <c>policy-violation</c>; bad XML with
 /// <c>not-well-formed</c>. The limit is counted in bytes below the parser, so memory stays bounded.
 /// </summary>
 internal sealed class StanzaReader : IDisposable
 {
+    /// <summary>
+    /// The deepest element nesting a stanza may have (a publish is 8 deep). Building an XElement tree costs time
+    /// proportional to its depth for every element added, so 20,000 levels inside the byte limit would cost seconds of
+    /// CPU; deeper input ends the stream with <c>policy-violation</c>.
+    /// </summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>
+    /// The most attributes one element may carry (ours carry at most 5). Adding an attribute checks the ones before it,
+    /// so thousands of them inside the byte limit cost quadratic time; more end the stream with <c>policy-violation</c>.
+    /// </summary>
+    public const int MaxAttributes = 64;
+
     private const string XmlnsNamespace = "http://www.w3.org/2000/xmlns/";
 
     private readonly ByteCountingStream _input;
@@ -103,6 +117,7 @@ internal sealed class StanzaReader : IDisposable
         }
 
         XElement? open = null;
+        var depth = 0;
         while (await ReadNodeAsync(cancellationToken))
         {
             switch (_xml.NodeType)
@@ -113,6 +128,10 @@ internal sealed class StanzaReader : IDisposable
                     if (!_xml.IsEmptyElement)
                     {
                         open = element;
+                        if (++depth > MaxDepth)
+                        {
+                            throw new StreamErrorException(StreamErrorConditions.PolicyViolation);
+                        }
                     }
                     else if (open is null)
                     {
@@ -134,12 +153,13 @@ internal sealed class StanzaReader : IDisposable
                     }
 
                     open = open.Parent;
+                    depth--;
                     break;
                 case XmlNodeType.Text:
                 case XmlNodeType.CDATA:
                 case XmlNodeType.Whitespace:
                 case XmlNodeType.SignificantWhitespace:
-                    var text = await _xml.GetValueAsync();
+                    var text = await ReadValueAsync();
                     if (open is not null)
                     {
                         open.Add(new XText(text));
@@ -177,6 +197,11 @@ internal sealed class StanzaReader : IDisposable
     private XElement ReadElement()
     {
         var element = new XElement(XName.Get(_xml.LocalName, _xml.NamespaceURI));
+        if (_xml.AttributeCount > MaxAttributes)
+        {
+            throw new StreamErrorException(StreamErrorConditions.PolicyViolation);
+        }
+
         if (_xml.MoveToFirstAttribute())
         {
             do
@@ -210,6 +235,23 @@ internal sealed class StanzaReader : IDisposable
         catch (InvalidOperationException e) when (_input.LimitExceeded || _input.EndOfInput)
         {
             // XmlReader reports a read after its own failure this way.
+            throw Translate(e);
+        }
+    }
+
+    // The text of a node is decoded lazily: bad bytes inside it surface here, not in ReadAsync.
+    private async ValueTask<string> ReadValueAsync()
+    {
+        try
+        {
+            return await _xml.GetValueAsync();
+        }
+        catch (XmlException e)
+        {
+            throw Translate(e);
+        }
+        catch (InvalidOperationException e) when (_input.LimitExceeded || _input.EndOfInput)
+        {
             throw Translate(e);
         }
     }

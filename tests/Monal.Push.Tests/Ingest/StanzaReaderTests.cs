@@ -223,4 +223,42 @@ public sealed class StanzaReaderTests
     {
         Assert.Empty(await ReadAllAsync(new ChunkedStream(InStream("   "), 2)));
     }
+
+    [Theory]
+    [InlineData(StanzaReader.MaxDepth, false)]
+    [InlineData(StanzaReader.MaxDepth + 1, true)]
+    public async Task ReadStanzaAsync_Should_RefuseTheStanza_When_ItNestsDeeperThanTheLimit(int depth, bool refused)
+    {
+        // The iq itself is the first level.
+        var body = "<iq type='set' id='n' from='a' to='b'>" + string.Concat(Enumerable.Repeat("<a>", depth - 1))
+            + string.Concat(Enumerable.Repeat("</a>", depth - 1)) + "</iq>";
+
+        if (refused)
+        {
+            Assert.Equal(StreamErrorConditions.PolicyViolation, await StreamErrorOfAsync(InStream(body)));
+        }
+        else
+        {
+            Assert.Single(await ReadAllAsync(new ChunkedStream(InStream(body), 4096)));
+        }
+    }
+
+    [Theory]
+    [InlineData(StanzaReader.MaxAttributes, false)]
+    [InlineData(StanzaReader.MaxAttributes + 1, true)]
+    public async Task ReadStanzaAsync_Should_RefuseTheStanza_When_AnElementHasMoreAttributesThanTheLimit(int attributes, bool refused)
+    {
+        var body = "<iq type='get' id='w' from='a' to='b'><ping xmlns='urn:xmpp:ping'"
+            + string.Concat(Enumerable.Range(0, attributes - 1).Select(i => $" a{i}='v'")) + "/></iq>";
+
+        if (refused)
+        {
+            Assert.Equal(StreamErrorConditions.PolicyViolation, await StreamErrorOfAsync(InStream(body)));
+        }
+        else
+        {
+            // The namespace declaration counts as an attribute of the XML but is part of the XName, not an XAttribute.
+            Assert.Equal(attributes - 1, (await ReadAllAsync(new ChunkedStream(InStream(body), 4096)))[0].Elements().Single().Attributes().Count());
+        }
+    }
 }

@@ -36,10 +36,16 @@ public sealed class MasterKey
 
     /// <summary>For tests and tools: a given key.</summary>
     public MasterKey(byte[] key)
+        : this(key, "a key given in code", null)
+    {
+    }
+
+    private MasterKey(byte[] key, string source, string? file)
     {
         ArgumentNullException.ThrowIfNull(key);
         _key = key.Length == 32 ? key : throw new ArgumentException("The master key must be 32 bytes.", nameof(key));
-        Source = "a key given in code";
+        Source = source;
+        KeyFile = file;
     }
 
     /// <summary>Where the key came from, for error messages (never the key): the setting or the file's path.</summary>
@@ -74,11 +80,11 @@ public sealed class MasterKey
         ArgumentNullException.ThrowIfNull(options);
         if (!string.IsNullOrWhiteSpace(options.MasterKey))
         {
-            return new MasterKey(Parse(options.MasterKey, "Ledger:MasterKey"));
+            return new MasterKey(Parse(options.MasterKey, "Ledger:MasterKey"), "Ledger:MasterKey", null);
         }
 
         var file = FilePath(options, data);
-        return File.Exists(file) ? new MasterKey(Parse(File.ReadAllText(file), "the key file " + file)) : null;
+        return File.Exists(file) ? new MasterKey(Parse(File.ReadAllText(file), "the key file " + file), "the key file " + file, file) : null;
     }
 
     /// <summary>A key derived for one purpose (HKDF-SHA256), so no two uses share key material.</summary>

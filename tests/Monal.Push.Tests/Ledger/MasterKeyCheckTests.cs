@@ -79,35 +79,71 @@ public sealed class MasterKeyCheckTests
         }
     }
 
-    [Fact]
-    public async Task Migrate_Should_ExitWithTheFixOnStandardError_When_TheMasterKeyIsNotTheDatabases()
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> MonalPushAsync(params string[] arguments)
     {
-        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
-        await using var db = NpgsqlDataSource.Create(connectionString);
-        await new SchemaMigrator(db, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
-        await Check(db, NewKey()).VerifyAsync();
-        var wrong = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var data = Directory.CreateTempSubdirectory("monal-key-").FullName;
-
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "monal-push.dll"), "migrate",
-            $"--ConnectionStrings:Ledger={connectionString}", $"--Ledger:MasterKey={wrong}", "--Data:Path=" + data])
+        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "monal-push.dll"), .. arguments, "--Data:Path=" + data])
         {
             info.ArgumentList.Add(argument);
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        Directory.Delete(data, recursive: true);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            using var process = Process.Start(info)!;
+            var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
+            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            return (process.ExitCode, await stdout, await stderr);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
 
-        Assert.True(process.ExitCode == 2, await stderr);
-        Assert.Contains("monal-push: The master key (Ledger:MasterKey) is not the key of this database", await stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain(wrong, await stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("Unhandled exception", await stderr, StringComparison.Ordinal);
-        Assert.Equal("", await stdout);
+    /// <summary>A migrated database whose check value a key has recorded; returns that key as base64.</summary>
+    private static async Task<(string ConnectionString, string Key)> RecordedDatabaseAsync()
+    {
+        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await new SchemaMigrator(db, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        var key = RandomNumberGenerator.GetBytes(32);
+        await Check(db, new MasterKey(key)).VerifyAsync();
+        return (connectionString, Convert.ToBase64String(key));
+    }
+
+    [Fact]
+    public async Task Migrate_Should_ExitWithTheFixOnStandardError_When_TheMasterKeyIsNotTheDatabases()
+    {
+        var (connectionString, _) = await RecordedDatabaseAsync();
+        var wrong = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+        var (exitCode, stdout, stderr) = await MonalPushAsync("migrate", $"--ConnectionStrings:Ledger={connectionString}", $"--Ledger:MasterKey={wrong}");
+
+        Assert.True(exitCode == 2, stderr);
+        Assert.Contains("monal-push: The master key (Ledger:MasterKey) is not the key of this database", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(wrong, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public async Task Doctor_Should_ShowTheBudgetAndCompareTheKey_When_TheDatabaseHasACheckValue()
+    {
+        var (connectionString, key) = await RecordedDatabaseAsync();
+        var budgeted = new NpgsqlConnectionStringBuilder(connectionString);
+        budgeted.Remove("Maximum Pool Size");
+
+        var matching = await MonalPushAsync("doctor", $"--ConnectionStrings:Ledger={budgeted}",
+            "--Ledger:MasterKey=" + key);
+        var other = await MonalPushAsync("doctor", $"--ConnectionStrings:Ledger={budgeted}",
+            "--Ledger:MasterKey=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+
+        Assert.Contains("ok    database connections: this node opens at most 25 connections (Maximum Pool Size); PostgreSQL max_connections", matching.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ok    key      master key matches the database's key check value", matching.Stdout, StringComparison.Ordinal);
+        Assert.Contains("FAIL  key      the master key (Ledger:MasterKey) is not this database's", other.Stdout, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -87,7 +87,10 @@ internal sealed class LedgerStartup(
                 await migrator.MigrateAsync(MigrationSource.Embedded(), cancellationToken);
             }
 
-            await keyCheck.VerifyAsync(cancellationToken);
+            if (await keyCheck.VerifyAsync(cancellationToken) == MasterKeyCheck.Outcome.NotMigrated)
+            {
+                Log.MasterKeyNotChecked(logger);
+            }
             var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
             await store.EnsurePushPartitionsAsync(today, today.AddDays(2), cancellationToken);
         }

@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(1033, LogLevel.Warning, "Connection budget: {Budget}. This node's pool alone exceeds what PostgreSQL allows: lower Maximum Pool Size in ConnectionStrings:Ledger or raise max_connections")]
     public static partial void ConnectionBudgetTooSmall(ILogger logger, string budget);
+
+    [LoggerMessage(1034, LogLevel.Warning, "The master key was not checked against the database: its schema has no master_key_check yet (Ledger:MigrateOnStart is off). Run `monal-push migrate`")]
+    public static partial void MasterKeyNotChecked(ILogger logger);
 }

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Microsoft.Extensions.Options;
 using Monal.Push.Cli.Commands;
+using Monal.Push.Ledger;
+using Monal.Push.Ledger.Crypto;
 
 // On SIGINT/SIGTERM System.CommandLine cancels the verb's token and, by default, ends the process 2 seconds later
 // whether or not the verb has finished. `serve` and `demo` need longer to stop in order (the host's graceful stop,
@@ -29,6 +31,12 @@ catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsVali
     // The host validates every options type at start and throws them together when several are wrong.
     return await RefusedAsync(ex.InnerExceptions.Cast<OptionsValidationException>());
 }
+catch (Exception ex) when (Refusal(ex) is { } refusal)
+{
+    // Issue 19: a master key that is not the database's, or PostgreSQL out of connections. The message names the fix.
+    await Console.Error.WriteLineAsync("monal-push: " + refusal.Message);
+    return refusal is MasterKeyException ? 2 : 1;
+}
 catch (OperationCanceledException)
 {
     return 1;
@@ -40,6 +48,14 @@ catch (Exception ex)
     await Console.Error.WriteLineAsync("Unhandled exception: " + ex);
     return 1;
 }
+
+static Exception? Refusal(Exception? ex) => ex switch
+{
+    null => null,
+    MasterKeyException or ConnectionBudgetException => ex,
+    AggregateException all => all.InnerExceptions.Select(Refusal).FirstOrDefault(r => r is not null),
+    _ => Refusal(ex.InnerException),
+};
 
 static async Task<int> RefusedAsync(IEnumerable<OptionsValidationException> errors)
 {

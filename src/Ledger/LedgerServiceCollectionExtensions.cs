@@ -37,6 +37,7 @@ public static class LedgerServiceCollectionExtensions
 
             var builder = new NpgsqlDataSourceBuilder(connectionString);
             LedgerDataSource.PrepareStatements(builder, connectionString);
+            ConnectionBudget.Apply(builder, connectionString);
             builder.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
             return builder.Build();
         });
@@ -46,27 +47,57 @@ public static class LedgerServiceCollectionExtensions
         services.TryAddSingleton<EventStore.EventStore>();
         services.TryAddSingleton<EventNotifications>();
         services.TryAddSingleton<SchemaMigrator>();
+        services.TryAddSingleton<MasterKeyCheck>();
+        services.TryAddSingleton<ConnectionBudget>();
         services.AddHostedService<LedgerStartup>();
         return services;
     }
 }
 
-/// <summary>Migrates (when configured) and prepares the push partitions before the other stages start.</summary>
+/// <summary>
+/// Migrates (when configured), proves the master key is the database's, logs the connection budget and prepares the
+/// push partitions before the other stages start. `serve`, `migrate` and every admin verb pass through here, so none
+/// of them runs with a master key other than the database's (issue 19).
+/// </summary>
 internal sealed class LedgerStartup(
     SchemaMigrator migrator,
+    MasterKeyCheck keyCheck,
+    ConnectionBudget budget,
     EventStore.EventStore store,
     TimeProvider clock,
-    IOptions<LedgerOptions> options) : IHostedService
+    IOptions<LedgerOptions> options,
+    ILogger<ConnectionBudget> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.MigrateOnStart)
+        try
         {
-            await migrator.MigrateAsync(MigrationSource.Embedded(), cancellationToken);
-        }
+            var snapshot = await budget.ReadAsync(cancellationToken);
+            if (snapshot.NodesThatFit < 1)
+            {
+                Log.ConnectionBudgetTooSmall(logger, snapshot.ToString());
+            }
+            else
+            {
+                Log.ConnectionBudget(logger, snapshot.ToString());
+            }
 
-        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
-        await store.EnsurePushPartitionsAsync(today, today.AddDays(2), cancellationToken);
+            if (options.Value.MigrateOnStart)
+            {
+                await migrator.MigrateAsync(MigrationSource.Embedded(), cancellationToken);
+            }
+
+            if (await keyCheck.VerifyAsync(cancellationToken) == MasterKeyCheck.Outcome.NotMigrated)
+            {
+                Log.MasterKeyNotChecked(logger);
+            }
+            var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+            await store.EnsurePushPartitionsAsync(today, today.AddDays(2), cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.TooManyConnections)
+        {
+            throw budget.Exceeded(ex);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken) => await store.DisposeAsync();

@@ -28,4 +28,19 @@ internal static partial class Log
 
     [LoggerMessage(1021, LogLevel.Warning, "A batch of {Count} appends failed; the callers were told")]
     public static partial void AppendFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(1030, LogLevel.Information, "Recorded the master key's check value: nodes with another master key will be refused")]
+    public static partial void MasterKeyRecorded(ILogger logger);
+
+    [LoggerMessage(1031, LogLevel.Information, "The master key matches the database's key check value")]
+    public static partial void MasterKeyMatched(ILogger logger);
+
+    [LoggerMessage(1032, LogLevel.Information, "Connection budget: {Budget}")]
+    public static partial void ConnectionBudget(ILogger logger, string budget);
+
+    [LoggerMessage(1033, LogLevel.Warning, "Connection budget: {Budget}. This node's pool alone exceeds what PostgreSQL allows: lower Maximum Pool Size in ConnectionStrings:Ledger or raise max_connections")]
+    public static partial void ConnectionBudgetTooSmall(ILogger logger, string budget);
+
+    [LoggerMessage(1034, LogLevel.Warning, "The master key was not checked against the database: its schema has no master_key_check yet (Ledger:MigrateOnStart is off). Run `monal-push migrate`")]
+    public static partial void MasterKeyNotChecked(ILogger logger);
 }

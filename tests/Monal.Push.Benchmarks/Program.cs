@@ -29,7 +29,7 @@ switch (verb)
         Console.WriteLine("""
             usage: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- <verb> [options]
               ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
-              e2e [--quick] [--devices N] [--outstanding N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
+              e2e [--quick] [--devices N] [--outstanding N] [--pool N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
               lag [--rate N] [--seconds N] [--range-size N] async projection lag while N pushes/s are appended (issue 5)

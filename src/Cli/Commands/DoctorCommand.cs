@@ -5,6 +5,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Monal.Push.Cli.Hosting;
 using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ledger;
+using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Embedded;
 using Monal.Push.Ledger.Schema;
 using Npgsql;
@@ -74,15 +76,69 @@ internal static class DoctorCommand
 
         try
         {
-            await using var dataSource = NpgsqlDataSource.Create(connectionString);
+            // The same pool settings `serve` applies, so the budget shown is the one a node would use.
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            ConnectionBudget.Apply(builder, connectionString);
+            await using var dataSource = builder.Build();
             var pending = await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance)
                 .PendingAsync(MigrationSource.Embedded(), ct);
             report.Check(pending.Count == 0, "database", "reachable and migrated",
                 $"migrations not applied: {string.Join(", ", pending)}; run `monal-push migrate`");
+            var budget = await new ConnectionBudget(dataSource).ReadAsync(ct);
+            report.Check(budget.NodesThatFit >= 1, "database", "connections: " + budget,
+                $"connections: {budget}. Lower Maximum Pool Size in ConnectionStrings:Ledger or raise max_connections");
+            await CheckMasterKeyAsync(configuration, dataSource, report, ct);
         }
         catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
         {
             report.Fail("database", $"cannot connect: {ex.Message}", "check ConnectionStrings:Ledger (host, port, user, password) and that PostgreSQL runs");
+        }
+    }
+
+    /// <summary>Compares the configured master key with the database's key check value, creating nothing (issue 19).</summary>
+    private static async Task CheckMasterKeyAsync(ConfigurationManager configuration, NpgsqlDataSource dataSource, DoctorReport report, CancellationToken ct)
+    {
+        var ledger = configuration.GetSection("Ledger").Get<LedgerOptions>() ?? new LedgerOptions();
+        var data = new DataOptions { Path = configuration["Data:Path"] ?? "var" };
+        MasterKey? key;
+        try
+        {
+            key = MasterKey.TryLoadExisting(ledger, data);
+        }
+        catch (Exception ex) when (ex is MasterKeyException or IOException or UnauthorizedAccessException)
+        {
+            report.Fail("key", ex.Message, null);
+            return;
+        }
+
+        byte[]? stored;
+        try
+        {
+            await using var cmd = dataSource.CreateCommand("select check_value from master_key_check where id = 1");
+            stored = await cmd.ExecuteScalarAsync(ct) as byte[];
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            stored = null;
+        }
+
+        var file = MasterKey.FilePath(ledger, data);
+        if (stored is null)
+        {
+            report.Ok("key", key is null
+                ? $"no master key yet: the first `serve` creates {file} and records its check value in the database"
+                : "master key loads; the database has no key check value yet (the next start records this key's)");
+        }
+        else if (key is null)
+        {
+            report.Fail("key", $"the database was set up with a master key, and {file} does not exist",
+                $"copy the key file of a node that runs on this database to {file} (mode 0600), or set Ledger:MasterKeyFile to it");
+        }
+        else
+        {
+            report.Check(System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(stored, key.CheckValue()), "key",
+                "master key matches the database's key check value",
+                $"the master key ({key.Source}) is not this database's: copy the key file of a node that runs on this database over it (or set Ledger:MasterKeyFile / Ledger:MasterKey to it); key rotation is not supported");
         }
     }
 

@@ -11,33 +11,80 @@ namespace Monal.Push.Ledger.Crypto;
 /// </summary>
 public sealed class MasterKey
 {
+    private const string CheckLabel = "monal-push master key check v1";
     private readonly byte[] _key;
 
     /// <summary>Loads or creates the master key as configured.</summary>
     public MasterKey(IOptions<LedgerOptions> options, IOptions<DataOptions> data)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(data);
         var o = options.Value;
         if (!string.IsNullOrWhiteSpace(o.MasterKey))
         {
-            _key = Convert.FromBase64String(o.MasterKey.Trim());
+            Source = "Ledger:MasterKey";
+            _key = Parse(o.MasterKey, "Ledger:MasterKey");
         }
         else
         {
-            var file = o.MasterKeyFile ?? Path.Combine(data.Value.Path, "master.key");
-            _key = LoadOrCreate(Path.GetFullPath(file));
-        }
-
-        if (_key.Length != 32)
-        {
-            throw new InvalidOperationException("The master key must be 32 bytes (base64 of 32 random bytes).");
+            var file = FilePath(o, data.Value);
+            Source = "the key file " + file;
+            KeyFile = file;
+            (_key, CreatedNow) = LoadOrCreate(file);
         }
     }
 
     /// <summary>For tests and tools: a given key.</summary>
     public MasterKey(byte[] key)
+        : this(key, "a key given in code", null)
+    {
+    }
+
+    private MasterKey(byte[] key, string source, string? file)
     {
         ArgumentNullException.ThrowIfNull(key);
         _key = key.Length == 32 ? key : throw new ArgumentException("The master key must be 32 bytes.", nameof(key));
+        Source = source;
+        KeyFile = file;
+    }
+
+    /// <summary>Where the key came from, for error messages (never the key): the setting or the file's path.</summary>
+    public string Source { get; }
+
+    /// <summary>The key file's full path, or null when the key is set in <c>Ledger:MasterKey</c>.</summary>
+    public string? KeyFile { get; }
+
+    /// <summary>No key file existed, so this process made a new key (a node joining a database must not).</summary>
+    public bool CreatedNow { get; }
+
+    /// <summary>
+    /// The key check value stored in <c>master_key_check</c> (issue 19): HMAC-SHA256 of a fixed label under a key
+    /// derived from the master key. It proves that two nodes hold the same key without revealing it.
+    /// </summary>
+    public byte[] CheckValue() => HMACSHA256.HashData(Derive("key-check"), Encoding.UTF8.GetBytes(CheckLabel));
+
+    /// <summary>The key file a configuration names: <c>Ledger:MasterKeyFile</c>, else <c>master.key</c> in the data folder.</summary>
+    public static string FilePath(LedgerOptions options, DataOptions data)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(data);
+        return Path.GetFullPath(options.MasterKeyFile ?? Path.Combine(data.Path, "master.key"));
+    }
+
+    /// <summary>
+    /// The configured key if it exists, without creating a key file (for `doctor`, which changes nothing); null when
+    /// the key file does not exist yet.
+    /// </summary>
+    public static MasterKey? TryLoadExisting(LedgerOptions options, DataOptions data)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!string.IsNullOrWhiteSpace(options.MasterKey))
+        {
+            return new MasterKey(Parse(options.MasterKey, "Ledger:MasterKey"), "Ledger:MasterKey", null);
+        }
+
+        var file = FilePath(options, data);
+        return File.Exists(file) ? new MasterKey(Parse(File.ReadAllText(file), "the key file " + file), "the key file " + file, file) : null;
     }
 
     /// <summary>A key derived for one purpose (HKDF-SHA256), so no two uses share key material.</summary>
@@ -48,11 +95,30 @@ public sealed class MasterKey
 
     internal byte[] Unwrap(Guid deviceId, byte[] wrapped) => Aead.Open(_key, wrapped, deviceId);
 
-    private static byte[] LoadOrCreate(string file)
+    private static byte[] Parse(string text, string source)
+    {
+        try
+        {
+            var key = Convert.FromBase64String(text.Trim());
+            if (key.Length == 32)
+            {
+                return key;
+            }
+        }
+        catch (FormatException)
+        {
+            // Reported below, with the same words as a wrong length.
+        }
+
+        throw new MasterKeyException($"The master key in {source} is not valid: it must be the base64 text of 32 random bytes " +
+            "(what monal-push writes into a new key file). Restore the key file from the node that made it, or from its backup.");
+    }
+
+    private static (byte[] Key, bool Created) LoadOrCreate(string file)
     {
         if (File.Exists(file))
         {
-            return Convert.FromBase64String(File.ReadAllText(file).Trim());
+            return (Parse(File.ReadAllText(file), "the key file " + file), false);
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
@@ -69,6 +135,7 @@ public sealed class MasterKey
             writer.Write(Convert.ToBase64String(key));
         }
 
+        var created = true;
         try
         {
             // Two processes starting together: the first rename wins and both read the winner's key.
@@ -77,9 +144,10 @@ public sealed class MasterKey
         catch (IOException)
         {
             File.Delete(tmp);
+            created = false;
         }
 
-        return Convert.FromBase64String(File.ReadAllText(file).Trim());
+        return (Parse(File.ReadAllText(file), "the key file " + file), created);
     }
 }
 

@@ -36,6 +36,8 @@ internal static class EndToEndBenchmark
         var quick = args.Contains("--quick");
         var devicesCount = AppendBenchmark.Option(args, "--devices", quick ? 10_000 : 100_000);
         var outstanding = AppendBenchmark.Option(args, "--outstanding", 512);
+        // Issue 19: serve's Maximum Pool Size; 0 leaves it out of the connection string, so serve's default budget applies.
+        var pool = AppendBenchmark.Option(args, "--pool", 100);
         var traceIndex = Array.IndexOf(args, "--trace");
         var tracePath = traceIndex >= 0 && traceIndex + 1 < args.Length ? Path.GetFullPath(args[traceIndex + 1]) : null;
         var phaseSeconds = quick ? (Open: 3, Closed: 5, Warm: 2, Ceiling: 2) : (Open: 20, Closed: 30, Warm: 5, Ceiling: 5);
@@ -123,7 +125,7 @@ internal static class EndToEndBenchmark
             // Credentials go through the environment (Section__Key), not the command line that `ps` shows.
             var environment = new Dictionary<string, string>
             {
-                ["ConnectionStrings__Ledger"] = db.ConnectionString,
+                ["ConnectionStrings__Ledger"] = WithPool(db.ConnectionString, pool),
                 ["Xmpp__Component__Secret"] = secret,
             };
             // The log outlives the work folder, so a slow or failed run can be read afterwards.
@@ -223,6 +225,18 @@ internal static class EndToEndBenchmark
                 // Best effort.
             }
         }
+    }
+
+    private static string WithPool(string connectionString, int pool)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        builder.Remove("Maximum Pool Size");
+        if (pool > 0)
+        {
+            builder.MaxPoolSize = pool;
+        }
+
+        return builder.ConnectionString;
     }
 
     private static string Table(List<PhaseRow> rows, double insertCeiling, double h2Ceiling, int outstanding)

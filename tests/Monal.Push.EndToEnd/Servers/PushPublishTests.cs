@@ -118,6 +118,18 @@ public abstract class PushPublishTests
         return (component, first);
     }
 
+    /// <summary>A user enables push on <paramref name="node"/> and goes offline; another user writes her <paramref name="count"/> messages.</summary>
+    protected async Task SendOfflineMessagesAsync(string node, int count)
+    {
+        var (alice, bob) = await NewUsersAsync();
+        await EnablePushAndGoOfflineAsync(alice, node, new Dictionary<string, string> { ["pushModule"] = "monalProdiOS" });
+        await using var bobClient = await TinyXmppClient.ConnectAsync(Server, bob, Password);
+        for (var i = 0; i < count; i++)
+        {
+            await bobClient.SendMessageAsync($"{alice}@{Server.Domain}", "message " + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
     protected static int PublishCount(FakeComponent component, string node)
     {
         ArgumentNullException.ThrowIfNull(component);
@@ -194,6 +206,23 @@ public abstract class PushPublishTests
 public sealed class ProsodyPushPublishTests(ProsodyFixture fixture, ITestOutputHelper output)
     : PushPublishTests(fixture.Server, output), IClassFixture<ProsodyFixture>
 {
+    /// <summary>
+    /// Issue 19 (docs/operators.md, "Running several nodes"): Prosody keeps one connection per component domain. A second
+    /// node connecting for the same domain is refused at its handshake, and the first keeps receiving every publish.
+    /// </summary>
+    [Fact]
+    public async Task SecondComponent_Should_BeRefused_When_ANodeIsConnectedForTheSameDomain()
+    {
+        await using var first = await FakeComponent.ConnectAsync(Server);
+
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => FakeComponent.ConnectAsync(Server));
+
+        Assert.Contains("conflict", refused.Message, StringComparison.Ordinal);
+        var node = NewName("token");
+        await SendOfflineMessagesAsync(node, 2);
+        await WithLogOnFailure(() => first.WaitForIqAsync(_ => PublishCount(first, node) >= 2, "both publishes on the first connection"));
+    }
+
     [Fact]
     public async Task Publish_Should_CarryDummyBodyAndNoSender_When_ProsodyRunsWithDefaultOptions()
     {
@@ -223,6 +252,33 @@ public sealed class ProsodyPushPublishTests(ProsodyFixture fixture, ITestOutputH
 public sealed class EjabberdPushPublishTests(EjabberdFixture fixture, ITestOutputHelper output)
     : PushPublishTests(fixture.Server, output), IClassFixture<EjabberdFixture>
 {
+    /// <summary>
+    /// Issue 19 (docs/operators.md, "Running several nodes"): ejabberd accepts several connections for one component
+    /// domain and spreads the publishes over them (its default route balancing, no option set), so several nodes can
+    /// share one component domain.
+    /// </summary>
+    [Fact]
+    public async Task Publishes_Should_BeSpreadOverBothComponents_When_TwoNodesConnectForTheSameDomain()
+    {
+        const int messages = 16;
+        await using var one = await FakeComponent.ConnectAsync(Server);
+        await using var two = await FakeComponent.ConnectAsync(Server);
+        var node = NewName("token");
+
+        await SendOfflineMessagesAsync(node, messages);
+
+        var deadline = DateTime.UtcNow + one.Timeout;
+        while (PublishCount(one, node) + PublishCount(two, node) < messages)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{PublishCount(one, node)} + {PublishCount(two, node)} of {messages} publishes arrived; ejabberd log:\n{Server.ReadLog()}");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(messages, PublishCount(one, node) + PublishCount(two, node));
+        Assert.True(PublishCount(one, node) > 0 && PublishCount(two, node) > 0,
+            $"both connections got publishes: {PublishCount(one, node)} and {PublishCount(two, node)}");
+    }
+
     [Fact]
     public async Task Publish_Should_CarrySubmitSummaryWithDefaultText_When_EjabberdRunsWithDefaultOptions()
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Monal.Push.Ingest.Component;
+using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Throttling;
 
@@ -7,7 +8,7 @@ namespace Monal.Push.Ingest;
 
 /// <summary>
 /// Ingest's instruments on the <c>Monal.Push.Ingest</c> meter. Tags are closed sets (mode, decision, error type and
-/// condition, action, channel): never a node, token, device id, JID or domain.
+/// condition, action, channel, limit): never a node, token, device id, JID or domain.
 /// </summary>
 internal sealed class IngestMetrics
 {
@@ -16,6 +17,7 @@ internal sealed class IngestMetrics
     private readonly Counter<long> _publishes;
     private readonly Counter<long> _replies;
     private readonly Counter<long> _registrations;
+    private readonly Counter<long> _limits;
 
     /// <param name="meterFactory">The host's meter factory.</param>
     /// <param name="services">
@@ -32,8 +34,15 @@ internal sealed class IngestMetrics
             "monal.push.ingest.replies", "{reply}", "Publish replies, by error type and condition ('result' when accepted).");
         _registrations = meter.CreateCounter<long>(
             "monal.push.ingest.registrations", "{request}", "v1 registrations, by action, channel and outcome.");
+        _limits = meter.CreateCounter<long>(
+            "monal.push.ingest.limits", "{decision}",
+            "Decisions of the abuse limits, by limit (publish-rate, domain-pending, new-devices, http-requests) and outcome (allowed, refused).");
         if (services is not null)
         {
+            var limiter = new Lazy<DomainLimiter?>(() => services.GetService(typeof(DomainLimiter)) as DomainLimiter);
+            meter.CreateObservableGauge(
+                "monal.push.ingest.limits.domains", () => Domains(limiter), "{domain}",
+                "Domains the publish limiter remembers (state=tracked) and refused within the last minute (state=limited).");
             var connection = new Lazy<ComponentConnection?>(() => services.GetService(typeof(ComponentConnection)) as ComponentConnection);
             meter.CreateObservableCounter(
                 "monal.push.ingest.component.reconnects", () => Reconnects(connection), "{reconnect}",
@@ -54,6 +63,31 @@ internal sealed class IngestMetrics
 
     public void Registration(string action, string channel, string outcome) =>
         _registrations.Add(1, new("action", action), new("channel", channel), new("outcome", outcome));
+
+    /// <summary>One decision of a limit; the tags are closed sets (never a domain or an address).</summary>
+    public void Limit(LimitKind kind, bool allowed) =>
+        _limits.Add(1, new("limit", kind.Tag()), new("outcome", allowed ? "allowed" : "refused"));
+
+    private static IEnumerable<Measurement<int>> Domains(Lazy<DomainLimiter?> limiter)
+    {
+        DomainLimiter? value;
+        try
+        {
+            value = limiter.Value;
+        }
+        catch (ObjectDisposedException)
+        {
+            yield break; // the host is stopping
+        }
+
+        if (value is null)
+        {
+            yield break;
+        }
+
+        yield return new Measurement<int>(value.Tracked, new KeyValuePair<string, object?>("state", "tracked"));
+        yield return new Measurement<int>(value.Limited, new KeyValuePair<string, object?>("state", "limited"));
+    }
 
     private static long Reconnects(Lazy<ComponentConnection?> connection)
     {

@@ -92,4 +92,19 @@ internal static partial class Log
 
     [LoggerMessage(2302, LogLevel.Debug, "Refused a {Action} over {Channel}: {Reason}")]
     public static partial void RegistrationRefused(ILogger logger, string action, string channel, string reason);
+
+    // 2400-2449: limits (issue 18). A domain may be named; an HTTP client's address never is.
+    [LoggerMessage(2400, LogLevel.Warning,
+        "Domain {Domain} is over its {Limit} limit ({Setting}): {Refused} requests answered wait/resource-constraint since the last such line")]
+    public static partial void DomainLimited(ILogger logger, string domain, string limit, long refused, string setting);
+
+    [LoggerMessage(2401, LogLevel.Warning,
+        "An HTTP client network is over its {Limit} limit ({Setting}): {Refused} requests refused since the last such line (addresses are not logged)")]
+    public static partial void HttpClientLimited(ILogger logger, string limit, long refused, string setting);
+
+    [LoggerMessage(2402, LogLevel.Debug, "Deleted {Deleted} full new-device quota buckets")]
+    public static partial void QuotaSwept(ILogger logger, int deleted);
+
+    [LoggerMessage(2403, LogLevel.Warning, "Deleting full new-device quota buckets failed ({ExceptionType}); retrying at the next round")]
+    public static partial void QuotaSweepFailed(ILogger logger, string exceptionType);
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Monal.Push.Cli.Hosting;
 using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ledger;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Embedded;
@@ -29,6 +30,7 @@ internal static class DoctorCommand
             MonalHost.ConfigureSources(configuration, [.. parse.UnmatchedTokens], includeWorkingDirectoryFile: true);
             var report = new DoctorReport(Console.Out);
             CheckConfiguration(configuration, report);
+            CheckLimits(configuration, report);
             await CheckDatabaseAsync(configuration, report, ct);
             await CheckXmppAsync(configuration, report, ct);
             CheckPushModules(configuration, report);
@@ -51,6 +53,37 @@ internal static class DoctorCommand
         {
             report.Check(configuration.GetSection($"PushModules:{module}").Exists(), "config", $"Registration:PushModule = {module}",
                 $"Registration:PushModule names '{module}', which is not configured under PushModules");
+        }
+    }
+
+    /// <summary>The abuse limits in force (issue 18): shown, so an operator sees what a flooding sender meets.</summary>
+    private static void CheckLimits(ConfigurationManager configuration, DoctorReport report)
+    {
+        LimitsOptions limits;
+        HttpEdgeOptions edge;
+        try
+        {
+            limits = configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
+            edge = configuration.GetSection(HttpEdgeOptions.Section).Get<HttpEdgeOptions>() ?? new HttpEdgeOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            report.Fail("limits", ex.Message, "fix the Limits and Http sections (docs/operators.md, \"Limits\")");
+            return;
+        }
+
+        var problems = limits.Problems().Concat(edge.Problems()).ToList();
+        foreach (var problem in problems)
+        {
+            report.Fail("limits", problem, null);
+        }
+
+        if (problems.Count == 0)
+        {
+            report.Ok("limits", limits.Describe());
+            report.Ok("limits", edge.KnownProxies.Length == 0
+                ? "X-Forwarded-For is believed from loopback proxies only (Http:KnownProxies is empty)"
+                : $"X-Forwarded-For is believed from {string.Join(", ", edge.KnownProxies)}");
         }
     }
 

@@ -1,6 +1,10 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Monal.Push.Cli.Observability;
 using Monal.Push.Delivery;
 using Monal.Push.Ingest;
@@ -30,11 +34,53 @@ internal static class StageComposition
         services.AddDelivery(configuration);
         services.AddIngest(configuration);
         services.AddObservability();
+        AddHttpEdge(services, configuration);
     }
 
     public static void MapEndpoints(WebApplication app)
     {
+        // The client's address first (from a trusted proxy's X-Forwarded-For), then the limits keyed by it.
+        app.UseForwardedHeaders();
+        app.UseRouting();
+        app.UseRateLimiter();
+        app.UseRequestTimeouts();
         app.MapRegistration();
         app.MapObservability();
+    }
+
+    /// <summary>Who may name the client (<c>Http:KnownProxies</c>) and Kestrel's request limits, validated at start.</summary>
+    private static void AddHttpEdge(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<HttpEdgeOptions>().Bind(configuration.GetSection(HttpEdgeOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HttpEdgeOptions>, HttpEdgeOptions.Validator>();
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<HttpEdgeOptions>>((o, edge) =>
+        {
+            // Only X-Forwarded-For, and only its last entry (the one our proxy added): ForwardLimit stays 1.
+            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor;
+            if (edge.Value.KnownProxies.Length == 0)
+            {
+                return;
+            }
+
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var proxy in edge.Value.KnownProxies)
+            {
+                if (IPAddress.TryParse(proxy, out var address))
+                {
+                    o.KnownProxies.Add(address);
+                }
+                else if (System.Net.IPNetwork.TryParse(proxy, out var network))
+                {
+                    o.KnownIPNetworks.Add(network);
+                }
+            }
+        });
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<HttpEdgeOptions>>((o, edge) =>
+        {
+            o.AddServerHeader = false;
+            o.Limits.MaxRequestBodySize = edge.Value.MaxRequestBodyBytes;
+            o.Limits.RequestHeadersTimeout = edge.Value.RequestHeadersTimeout;
+        });
     }
 }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
@@ -20,6 +21,9 @@ internal enum RegistrationFailure
 
     /// <summary>Unregister of a node that is not registered.</summary>
     NotFound,
+
+    /// <summary>The requester's new-device quota is used up: try later (HTTP 429).</summary>
+    QuotaUsed,
 }
 
 /// <summary>A registration answer with the reason of a refusal.</summary>
@@ -38,6 +42,7 @@ internal sealed class RegistrationHandler(
     DataKeys dataKeys,
     KeyedHash hash,
     ConfiguredPushModules modules,
+    NewDeviceQuota quota,
     IOptions<RegistrationOptions> options,
     TimeProvider clock,
     IngestMetrics metrics,
@@ -53,9 +58,12 @@ internal sealed class RegistrationHandler(
     public async ValueTask<RegistrationResult> UnregisterAsync(string type, string node, string fromDomain, CancellationToken ct) =>
         (await UnregisterAsync(type, node, fromDomain, "adhoc", ct)).Result;
 
-    /// <summary>Registers <paramref name="node"/>; <paramref name="domain"/> is null for HTTP (the requester is the app).</summary>
+    /// <summary>
+    /// Registers <paramref name="node"/>; <paramref name="domain"/> is null for HTTP (the requester is the app). A new
+    /// node counts against the new-device quota of <paramref name="client"/> (HTTP) or of the domain (ad-hoc).
+    /// </summary>
     internal async Task<RegistrationReply> RegisterAsync(
-        string? type, string? node, string? token, string? domain, string channel, CancellationToken ct)
+        string? type, string? node, string? token, string? domain, string channel, CancellationToken ct, QuotaSubject? client = null)
     {
         if (string.IsNullOrEmpty(type) || string.IsNullOrEmpty(node) || string.IsNullOrEmpty(token))
         {
@@ -83,6 +91,14 @@ internal sealed class RegistrationHandler(
             if (existing is { Mode: not DeviceMode.Registered })
             {
                 return Refuse("register", channel, "Invalid node!");
+            }
+
+            if (existing is null && (client ?? (domain is null ? null : QuotaSubject.Domain(domain))) is { } subject
+                && !await quota.TryTakeAsync(subject, ct))
+            {
+                Log.RegistrationRefused(logger, "register", channel, "new-device quota used up");
+                metrics.Registration("register", channel, "limited");
+                return new(RegistrationResult.Later("Too many new registrations, try again later!"), RegistrationFailure.QuotaUsed);
             }
 
             var now = clock.GetUtcNow();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
@@ -25,6 +26,8 @@ internal sealed class PublishHandler(
     KeyedHash hash,
     IDeviceLookup devices,
     PushThrottle throttle,
+    DomainLimiter limiter,
+    NewDeviceQuota quota,
     ConfiguredPushModules modules,
     IOptions<IngestOptions> options,
     TimeProvider clock,
@@ -40,6 +43,26 @@ internal sealed class PublishHandler(
     {
         ArgumentNullException.ThrowIfNull(request);
         var mode = request.Secret is not null ? "registered" : "stateless";
+        // The sending domain's own limits first: its excess is answered here, before it can take a share of what all
+        // domains share (the pending appends below, the component link's in-flight stanzas).
+        if (limiter.TryEnter(request.FromDomain, out var slot) is not null)
+        {
+            metrics.Published(mode, null, PublishOutcome.DomainLimited);
+            return PublishOutcome.DomainLimited;
+        }
+
+        try
+        {
+            return await AdmittedAsync(request, mode, ct);
+        }
+        finally
+        {
+            DomainLimiter.Exit(slot);
+        }
+    }
+
+    private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, string mode, CancellationToken ct)
+    {
         if (Interlocked.Increment(ref _pending) > _options.MaxPendingAppends)
         {
             var pending = Interlocked.Decrement(ref _pending);
@@ -137,6 +160,13 @@ internal sealed class PublishHandler(
             var device = await devices.FindAsync(id, ct);
             if (device is null)
             {
+                // A token nobody used before: the domain's new-device quota decides (issue 18). A server publishing to
+                // random tokens would otherwise make us store a device, a data key and a stream for each.
+                if (!await quota.TryTakeAsync(QuotaSubject.Domain(request.FromDomain), ct))
+                {
+                    return PublishOutcome.NewDeviceQuotaUsed;
+                }
+
                 return await CreateAndPushAsync(id, module, token, request.FromDomain, notBefore, ct);
             }
 

@@ -33,5 +33,13 @@ public readonly record struct PublishOutcome(StanzaErrorType? ErrorType, string?
     /// <summary>Overloaded: the server should retry later.</summary>
     public static PublishOutcome ResourceConstraint { get; } = new(StanzaErrorType.Wait, "resource-constraint");
 
+    /// <summary>The sending domain is over one of its publish limits (docs/operators.md, "Limits"): retry later.</summary>
+    public static PublishOutcome DomainLimited { get; } = new(StanzaErrorType.Wait, "resource-constraint",
+        "Too many publishes from this domain at once; retry later.");
+
+    /// <summary>The sending domain created its quota of new devices (docs/operators.md, "Limits"): retry later.</summary>
+    public static PublishOutcome NewDeviceQuotaUsed { get; } = new(StanzaErrorType.Wait, "resource-constraint",
+        "This domain created too many new push devices recently; retry later.");
+
     public bool IsAccepted => ErrorType is null;
 }

@@ -154,6 +154,13 @@ internal sealed class StanzaRouter(IPublishHandler publishHandler, IRegistration
             return Iq.Error(iq, StanzaError.InternalServerError);
         }
 
+        if (result.TryLater)
+        {
+            // A limit (issue 18): "try later", which never makes the server drop the registration.
+            Log.CommandAnswered(logger, node!, action, "resource-constraint");
+            return Iq.Error(iq, new StanzaError(StanzaErrorType.Wait, "resource-constraint", result.ErrorText));
+        }
+
         if (!result.Succeeded)
         {
             // mod_push_appserver answers refused command data with modify/not-acceptable.

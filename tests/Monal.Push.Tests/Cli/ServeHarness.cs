@@ -50,7 +50,10 @@ internal sealed class ServeHarness : IAsyncDisposable
 
     public ConcurrentDictionary<string, Reply> Replies { get; } = new();
 
-    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null)
+    /// <summary>When each reply arrived (<see cref="System.Diagnostics.Stopwatch"/> timestamps), by IQ id.</summary>
+    public ConcurrentDictionary<string, long> ReplyTimes { get; } = new();
+
+    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null, params string[] extraSwitches)
     {
         var key = new ProviderKeyFile();
         var apns = await MockApnsServer.StartAsync(new MockApnsOptions
@@ -74,6 +77,7 @@ internal sealed class ServeHarness : IAsyncDisposable
             "--PushModules:monalTest:Topic=im.monal.test", $"--PushModules:monalTest:Endpoint={apns.Endpoint}",
             $"--PushModules:monalTest:TeamId={key.TeamId}", $"--PushModules:monalTest:KeyId={key.KeyId}",
             $"--PushModules:monalTest:KeyFile={key.Path}", "--Retention:Scheduler=false",
+            .. extraSwitches,
         ];
         return new ServeHarness(key, apns, xmpp, connectionString, dataPath, switches);
     }
@@ -85,14 +89,18 @@ internal sealed class ServeHarness : IAsyncDisposable
             clock is null ? null : services => services.AddSingleton(clock));
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         Link = await _xmpp.AcceptAsync(timeout.Token);
-        _ = Link.ReadRepliesAsync(r => Replies[r.Id] = r, CancellationToken.None);
+        _ = Link.ReadRepliesAsync(r =>
+        {
+            ReplyTimes[r.Id] = System.Diagnostics.Stopwatch.GetTimestamp();
+            Replies[r.Id] = r;
+        }, CancellationToken.None);
     }
 
     public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     /// <summary>A stateless publish, as Prosody sends it (the summary form carries a body we must never keep).</summary>
-    public static byte[] Publish(string id, string token) => Encoding.UTF8.GetBytes(
-        $"<iq type='set' from='example.org' to='{Domain}' id='{id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>" +
+    public static byte[] Publish(string id, string token, string from = "example.org") => Encoding.UTF8.GetBytes(
+        $"<iq type='set' from='{from}' to='{Domain}' id='{id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>" +
         $"<publish node='{token}'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>" +
         "<field type='hidden' var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>" +
         "<field var='message-count'><value>1</value></field></x></notification></item></publish><publish-options>" +

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest;
 using Monal.Push.Ingest.Devices;
+using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.Registering;
 using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Throttling;
@@ -28,7 +29,8 @@ internal sealed class IngestHarness : IAsyncDisposable
     private readonly ServiceProvider _metrics;
 
     private IngestHarness(
-        NpgsqlDataSource dataSource, TimeProvider clock, TimeSpan window, int maxPending, int maxDevices, IDeviceLookup? lookup, string? defaultModule)
+        NpgsqlDataSource dataSource, TimeProvider clock, TimeSpan window, int maxPending, int maxDevices, IDeviceLookup? lookup, string? defaultModule,
+        LimitsOptions limits)
     {
         DataSource = dataSource;
         Clock = clock;
@@ -43,9 +45,12 @@ internal sealed class IngestHarness : IAsyncDisposable
         Metrics = new IngestMetrics(_metrics.GetRequiredService<IMeterFactory>());
         Throttle = new PushThrottle(
             Options.Create(new ThrottleOptions { Window = window, MaxDevices = maxDevices }), clock, NullLogger<PushThrottle>.Instance);
-        Publish = new PublishHandler(Store, Keys, Hash, Lookup, Throttle, Modules,
+        Limits = limits;
+        Limiter = new DomainLimiter(Options.Create(limits), clock, Metrics, NullLogger<DomainLimiter>.Instance);
+        Quota = new NewDeviceQuota(dataSource, Options.Create(limits), clock, Metrics, NullLogger<NewDeviceQuota>.Instance);
+        Publish = new PublishHandler(Store, Keys, Hash, Lookup, Throttle, Limiter, Quota, Modules,
             Options.Create(new IngestOptions { MaxPendingAppends = maxPending, DefaultPushModule = defaultModule }), clock, Metrics, NullLogger<PublishHandler>.Instance);
-        Registration = new RegistrationHandler(Store, Keys, Hash, Modules,
+        Registration = new RegistrationHandler(Store, Keys, Hash, Modules, Quota,
             Options.Create(new RegistrationOptions { PushModule = Module }), clock, Metrics, NullLogger<RegistrationHandler>.Instance);
     }
 
@@ -59,6 +64,9 @@ internal sealed class IngestHarness : IAsyncDisposable
     public ConfiguredPushModules Modules { get; }
     public IngestMetrics Metrics { get; }
     public PushThrottle Throttle { get; }
+    public LimitsOptions Limits { get; }
+    public DomainLimiter Limiter { get; }
+    public NewDeviceQuota Quota { get; }
     public PublishHandler Publish { get; }
     public RegistrationHandler Registration { get; }
 
@@ -69,15 +77,30 @@ internal sealed class IngestHarness : IAsyncDisposable
         int maxPending = 10_000,
         int maxDevices = 200_000,
         IDeviceLookup? lookup = null,
-        string? defaultModule = null)
+        string? defaultModule = null,
+        LimitsOptions? limits = null)
     {
         if (dataSource is null)
         {
             dataSource = await TestDatabase.DataSourceAsync();
         }
 
-        return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup, defaultModule);
+        return new IngestHarness(dataSource, clock ?? new ManualClock(), window ?? TimeSpan.FromSeconds(5), maxPending, maxDevices, lookup, defaultModule,
+            limits ?? Unlimited());
     }
+
+    /// <summary>
+    /// Limits no test reaches unless it is about them: tests of other concerns flood one domain, and every test of
+    /// the run shares the database's new-device quota of <see cref="Domain"/>.
+    /// </summary>
+    public static LimitsOptions Unlimited() => new()
+    {
+        PublishesPerSecond = 1_000_000,
+        PublishBurst = 1_000_000,
+        MaxPendingPerDomain = 1_000_000,
+        NewDevicesPerHour = 1_000_000_000,
+        NewDeviceBurst = 1_000_000_000,
+    };
 
     public static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
 

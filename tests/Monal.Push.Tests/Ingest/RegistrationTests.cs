@@ -20,6 +20,7 @@ public sealed class RegistrationTests
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(ingest.Registration);
+        builder.Services.AddSingleton(ingest.Hash);
         var app = builder.Build();
         app.MapRegistration();
         await app.StartAsync();

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Monal.Push.Ingest.Limiting;
+
+/// <summary>
+/// The per-domain publish limits of one process (issue 18): a token bucket of publishes per second and a cap on the
+/// domain's publishes being handled at once. Both answer at once, without touching the ledger, so a flooding domain's
+/// excess costs a parse and a reply and never holds the component link's in-flight slots that every other domain
+/// shares (docs/architecture.md, "Abuse resistance"). In memory: after a restart a domain starts with a full bucket,
+/// which costs one burst at most; what must survive a restart, the new-device quota, is in the ledger
+/// (<see cref="NewDeviceQuota"/>). Bounded by <c>Limits:MaxDomains</c>: beyond it, domains share one overflow entry.
+/// </summary>
+internal sealed class DomainLimiter
+{
+    private static readonly TimeSpan LimitedFor = TimeSpan.FromMinutes(1);
+
+    private readonly ConcurrentDictionary<string, DomainSlot> _domains = new(StringComparer.Ordinal);
+    private readonly LimitsOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly LimitNotices _notices;
+    private readonly IngestMetrics _metrics;
+    private readonly ILogger<DomainLimiter> _logger;
+    private readonly DomainSlot _overflow;
+    private int _sweeping;
+    private long _lastSweepTicks;
+
+    public DomainLimiter(IOptions<LimitsOptions> options, TimeProvider clock, IngestMetrics metrics, ILogger<DomainLimiter> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _clock = clock;
+        _metrics = metrics;
+        _logger = logger;
+        _notices = new LimitNotices(clock);
+        _overflow = NewSlot(clock.GetUtcNow());
+        _lastSweepTicks = clock.GetUtcNow().UtcTicks;
+    }
+
+    /// <summary>Domains remembered now.</summary>
+    public int Tracked => _domains.Count;
+
+    /// <summary>Domains refused within the last minute (a gauge: never which ones).</summary>
+    public int Limited
+    {
+        get
+        {
+            var since = _clock.GetUtcNow() - LimitedFor;
+            return _domains.Values.Count(s => s.LastRefusedAt > since);
+        }
+    }
+
+    /// <summary>
+    /// Admits one publish of <paramref name="domain"/>, or names the limit that refuses it. An admitted publish holds
+    /// <paramref name="slot"/> until <see cref="Exit"/>.
+    /// </summary>
+    public LimitKind? TryEnter(string domain, out DomainSlot slot)
+    {
+        ArgumentNullException.ThrowIfNull(domain);
+        var now = _clock.GetUtcNow();
+        MaybeSweep(now);
+        slot = SlotOf(domain, now);
+        LimitKind? refused = null;
+        lock (slot)
+        {
+            if (slot.Pending >= _options.MaxPendingPerDomain)
+            {
+                refused = LimitKind.DomainPending;
+            }
+            else if (!slot.Bucket.TryTake(now))
+            {
+                refused = LimitKind.PublishRate;
+            }
+            else
+            {
+                slot.Pending++;
+            }
+
+            if (refused is not null)
+            {
+                slot.LastRefusedAt = now;
+            }
+        }
+
+        if (refused is { } kind)
+        {
+            _metrics.Limit(kind, allowed: false);
+            if (_notices.ShouldLog(domain, out var count))
+            {
+                Log.DomainLimited(_logger, domain, kind.Tag(), count, Setting(kind));
+            }
+
+            return kind;
+        }
+
+        _metrics.Limit(LimitKind.PublishRate, allowed: true);
+        return null;
+    }
+
+    /// <summary>The admitted publish is answered.</summary>
+    public static void Exit(DomainSlot slot)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        lock (slot)
+        {
+            slot.Pending--;
+        }
+    }
+
+    private string Setting(LimitKind kind) => kind == LimitKind.DomainPending
+        ? $"Limits:MaxPendingPerDomain = {_options.MaxPendingPerDomain}"
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"Limits:PublishesPerSecond = {_options.PublishesPerSecond:0.##}, Limits:PublishBurst = {_options.PublishBurst}");
+
+    private DomainSlot SlotOf(string domain, DateTimeOffset now)
+    {
+        if (_domains.TryGetValue(domain, out var slot))
+        {
+            return slot;
+        }
+
+        if (_domains.Count >= _options.MaxDomains)
+        {
+            TrySweep(now);
+            if (_domains.Count >= _options.MaxDomains)
+            {
+                return _overflow;
+            }
+        }
+
+        return _domains.GetOrAdd(domain, static (_, self) => self.NewSlot(self._clock.GetUtcNow()), this);
+    }
+
+    private DomainSlot NewSlot(DateTimeOffset now) => new(new TokenBucket(_options.PublishBurst, _options.PublishesPerSecond, now));
+
+    private void MaybeSweep(DateTimeOffset now)
+    {
+        if (now.UtcTicks - Interlocked.Read(ref _lastSweepTicks) >= LimitedFor.Ticks)
+        {
+            TrySweep(now);
+        }
+    }
+
+    private void TrySweep(DateTimeOffset now)
+    {
+        if (Interlocked.CompareExchange(ref _sweeping, 1, 0) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            // A domain with nothing pending and a full bucket is the same as a domain never seen: forget it.
+            foreach (var (domain, slot) in _domains)
+            {
+                bool idle;
+                lock (slot)
+                {
+                    idle = slot.Pending == 0 && slot.Bucket.IsFull(now);
+                }
+
+                if (idle)
+                {
+                    _domains.TryRemove(new KeyValuePair<string, DomainSlot>(domain, slot));
+                }
+            }
+
+            Interlocked.Exchange(ref _lastSweepTicks, now.UtcTicks);
+        }
+        finally
+        {
+            Volatile.Write(ref _sweeping, 0);
+        }
+    }
+
+    /// <summary>One domain's state, guarded by its own lock.</summary>
+    internal sealed class DomainSlot(TokenBucket bucket)
+    {
+        public TokenBucket Bucket { get; } = bucket;
+
+        public int Pending { get; set; }
+
+        public DateTimeOffset LastRefusedAt { get; set; }
+    }
+}

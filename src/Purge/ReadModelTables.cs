@@ -20,6 +20,7 @@ internal static class ReadModelTables
     public const string PushQueue = "push_queue";
     public const string ThrottleState = "throttle_state";
     public const string DeadTokens = "dead_tokens";
+    public const string NewDeviceQuota = "new_device_quota";
 
     public static async Task<bool> ExistsAsync(NpgsqlDataSource dataSource, string table, CancellationToken ct)
     {

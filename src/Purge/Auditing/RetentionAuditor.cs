@@ -103,6 +103,17 @@ public sealed class RetentionAuditor(
                 "select count(*), min(dead_at) from dead_tokens", now, o.PushLog, o.PurgeInterval, ct));
         }
 
+        if (await ReadModelTables.ExistsAsync(dataSource, ReadModelTables.NewDeviceQuota, ct))
+        {
+            // A sender's row (an XMPP domain, or a keyed hash of an HTTP client's network) lives while its bucket refills
+            // (at most 14 days, refused at start otherwise) and is swept within minutes once full: a row full for longer
+            // than an hour is kept past its use (a bucket not yet full counts as age 0).
+            inventory.Add(await ItemAsync(ReadModelTables.NewDeviceQuota,
+                "New-device quota buckets per sender (XMPP domain, or keyed hash of an HTTP client's network), deleted once full",
+                "select count(*), min(full_at) from new_device_quota", now, TimeSpan.Zero,
+                TimeSpan.FromHours(1), ct));
+        }
+
         var dayTables = await PushDayTable.ReadAsync(dataSource, ct);
         var detached = dayTables.Where(t => t.State != PushDayState.Attached).ToList();
         inventory.Add(Item(DetachedDayTables, "Push-event day tables an interrupted purge detached but did not drop",

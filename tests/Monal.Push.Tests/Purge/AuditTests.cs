@@ -323,6 +323,16 @@ public sealed class AuditTests
     }
 
     [Fact]
+    public async Task AuditAsync_Should_NameNewDeviceQuotaRows_When_ABucketStayedFullForHours()
+    {
+        await using var host = await CleanAsync();
+        await ExecuteAsync(host, "insert into new_device_quota (subject, tokens, updated_at, full_at) values ('http:0123456789', 100, $1, $1)",
+            host.Clock.GetUtcNow().AddHours(-3));
+
+        await AssertRetentionViolationAsync(host, "new_device_quota", "3 h old");
+    }
+
+    [Fact]
     public async Task AuditAsync_Should_NameTheEmbeddedClustersLog_When_ItsFileOutlivesTheWindow()
     {
         await using var host = await CleanAsync();

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Monal.Push.Ledger.Schema;
 using Npgsql;
 
@@ -44,6 +45,7 @@ public static class LedgerServiceCollectionExtensions
         services.TryAddSingleton<KeyedHash>();
         services.TryAddSingleton<DataKeys>();
         services.TryAddSingleton<EventStore.EventStore>();
+        services.TryAddSingleton(sp => sp.GetRequiredService<EventStore.EventStore>().Availability);
         services.TryAddSingleton<EventNotifications>();
         services.TryAddSingleton<SchemaMigrator>();
         services.AddHostedService<LedgerStartup>();
@@ -51,14 +53,43 @@ public static class LedgerServiceCollectionExtensions
     }
 }
 
-/// <summary>Migrates (when configured) and prepares the push partitions before the other stages start.</summary>
+/// <summary>
+/// Migrates (when configured) and prepares the push partitions before the other stages start. A database that is
+/// down or still starting is waited for, with backoff and a line on standard error per attempt (issue 15): hosted
+/// services start one after another, so nothing else touches the database before it answers.
+/// </summary>
 internal sealed class LedgerStartup(
     SchemaMigrator migrator,
     EventStore.EventStore store,
     TimeProvider clock,
-    IOptions<LedgerOptions> options) : IHostedService
+    IOptions<LedgerOptions> options,
+    ILogger<LedgerStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            try
+            {
+                await PrepareAsync(cancellationToken);
+                if (backoff.Failures > 0)
+                {
+                    Log.DatabaseReachable(logger, backoff.Failures + 1);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (TransientFaults.IsTransient(ex, cancellationToken))
+            {
+                var delay = backoff.Next();
+                Log.WaitingForDatabase(logger, TransientFaults.Describe(ex), delay);
+                await Task.Delay(delay, cancellationToken);
+            }
+        }
+    }
+
+    private async Task PrepareAsync(CancellationToken cancellationToken)
     {
         if (options.Value.MigrateOnStart)
         {

@@ -26,6 +26,18 @@ internal static partial class Log
     [LoggerMessage(1022, LogLevel.Debug, "Could not notify feed readers of a committed append ({Error}); they will poll")]
     public static partial void NotifyFailed(ILogger logger, string error);
 
+    [LoggerMessage(1030, LogLevel.Warning, "{Loop} lost the database ({Reason}); retrying in {Delay}")]
+    public static partial void LoopBackingOff(ILogger logger, string loop, string reason, TimeSpan delay);
+
+    [LoggerMessage(1031, LogLevel.Error, "{Loop} failed ({Reason}); retrying in {Delay}")]
+    public static partial void LoopFailed(ILogger logger, string loop, string reason, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(1032, LogLevel.Warning, "Waiting for the ledger database ({Reason}); retrying in {Delay}")]
+    public static partial void WaitingForDatabase(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(1033, LogLevel.Information, "The ledger database is reachable again after {Attempts} attempts")]
+    public static partial void DatabaseReachable(ILogger logger, int attempts);
+
     [LoggerMessage(1021, LogLevel.Warning, "A batch of {Count} appends failed; the callers were told")]
     public static partial void AppendFailed(ILogger logger, int count, Exception exception);
 }

@@ -7,6 +7,7 @@ using Monal.Push.Delivery.PushModules;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -200,6 +201,7 @@ internal sealed partial class PushDispatcher : BackgroundService
 
     private async Task PollLoopAsync(CancellationToken ct)
     {
+        var backoff = Backoff.ForDatabase();
         while (!ct.IsCancellationRequested)
         {
             var full = false;
@@ -212,14 +214,23 @@ internal sealed partial class PushDispatcher : BackgroundService
                     var claimed = await ClaimAsync(room, ct);
                     full = claimed == room;
                 }
+
+                backoff.Reset();
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The poller outlives any failure (issue 15): it backs off and polls again.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
-                Log.QueuePollFailed(_logger, ex);
+                if (!await TransientFaults.BackOffAsync(_logger, "delivery poller", ex, backoff, _store.Availability, ct))
+                {
+                    return;
+                }
+
+                continue;
             }
 
             if (!full)
@@ -275,9 +286,13 @@ internal sealed partial class PushDispatcher : BackgroundService
     private async Task RenewLoopAsync(CancellationToken ct)
     {
         var every = _options.LeaseDuration / 3;
+        var backoff = Backoff.ForDatabase();
+        var failing = false;
         while (!ct.IsCancellationRequested)
         {
-            await Task.Delay(every, _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+            // After a failure, try again soon: claims must be renewed as soon as the database is back.
+            var wait = failing ? backoff.Next() : every;
+            await Task.Delay(wait, failing ? TimeProvider.System : _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
             if (ct.IsCancellationRequested || _held.IsEmpty)
             {
                 continue;
@@ -298,13 +313,24 @@ internal sealed partial class PushDispatcher : BackgroundService
                         push.Extend(until, _options.LeaseSafetyMargin, _clock);
                     }
                 }
+
+                failing = false;
+                backoff.Reset();
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The renewer outlives any failure (issue 15); sends stop before their claims lapse.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
+                failing = true;
+                if (TransientFaults.IsTransient(ex, ct))
+                {
+                    _store.Availability.Failed("delivery lease renewal", TransientFaults.Describe(ex));
+                }
+
                 Log.LeaseRenewalFailed(_logger, ex);
             }
         }
@@ -325,11 +351,24 @@ internal sealed partial class PushDispatcher : BackgroundService
         }
 
         ids.Sort();
-        await using var cmd = _store.DataSource.CreateCommand(
-            "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
-        cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        cmd.Parameters.Add(new() { Value = _node.Id });
-        await cmd.ExecuteNonQueryAsync(ct);
+        try
+        {
+            await using var cmd = _store.DataSource.CreateCommand(
+                "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
+            cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = _node.Id });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch
+        {
+            // Not handed back yet: the next poll tries again (or the lease ends).
+            foreach (var id in ids)
+            {
+                _toRelease.Enqueue(id);
+            }
+
+            throw;
+        }
     }
 
     private async Task StopGracefullyAsync(Task poller, Task renewer, CancellationTokenSource renewStop)

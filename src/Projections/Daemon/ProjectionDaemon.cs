@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Projections.Daemon;
@@ -55,8 +56,15 @@ internal sealed class ProjectionDaemon(
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The daemon outlives any failure (issue 15): it tries to lead again after a pause.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
+                if (TransientFaults.IsTransient(ex, stoppingToken))
+                {
+                    store.Availability.Failed("projection daemon", TransientFaults.Describe(ex));
+                }
+
                 Log.LeaderLost(logger, Log.Describe(ex));
             }
 
@@ -164,6 +172,11 @@ internal sealed class ProjectionDaemon(
             catch (Exception ex)
 #pragma warning restore CA1031
             {
+                if (TransientFaults.IsTransient(ex, ct))
+                {
+                    store.Availability.Failed("projection " + projection.Name, TransientFaults.Describe(ex));
+                }
+
                 failures++;
                 var delay = TimeSpan.FromTicks(Math.Min(
                     _options.MaxErrorBackoff.Ticks,

@@ -50,7 +50,10 @@ internal sealed class ServeHarness : IAsyncDisposable
 
     public ConcurrentDictionary<string, Reply> Replies { get; } = new();
 
-    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null)
+    /// <param name="apnsLatency">How long the mock APNs takes to answer.</param>
+    /// <param name="connectionString">A database of the test's own (a cluster it restarts); default: a fresh database
+    /// on the run's cluster.</param>
+    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null, string? connectionString = null)
     {
         var key = new ProviderKeyFile();
         var apns = await MockApnsServer.StartAsync(new MockApnsOptions
@@ -62,7 +65,7 @@ internal sealed class ServeHarness : IAsyncDisposable
             TeamId = key.TeamId,
             Latency = apnsLatency ?? TimeSpan.Zero,
         });
-        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
+        connectionString ??= await TestDatabase.CreateEmptyDatabaseAsync();
         var dataPath = Directory.CreateTempSubdirectory("monal-serve-").FullName;
         var xmpp = new ComponentServer(Domain, Secret);
         xmpp.Start();
@@ -79,10 +82,17 @@ internal sealed class ServeHarness : IAsyncDisposable
     }
 
     /// <summary>Starts `serve` and accepts its component link.</summary>
-    public async Task StartAsync(TimeProvider? clock = null)
+    public async Task StartAsync(TimeProvider? clock = null, Action<IServiceCollection>? overrides = null)
     {
-        Host = await MonalHost.StartAsync(Switches, HostRole.Serve, CancellationToken.None,
-            clock is null ? null : services => services.AddSingleton(clock));
+        Host = await MonalHost.StartAsync(Switches, HostRole.Serve, CancellationToken.None, services =>
+        {
+            if (clock is not null)
+            {
+                services.AddSingleton(clock);
+            }
+
+            overrides?.Invoke(services);
+        });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         Link = await _xmpp.AcceptAsync(timeout.Token);
         _ = Link.ReadRepliesAsync(r => Replies[r.Id] = r, CancellationToken.None);

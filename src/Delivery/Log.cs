@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3015, Level = LogLevel.Error, Message = "APNs pool {Pool} refused push {ApnsId} before sending: {Reason}")]
     public static partial void PushRefusedLocally(ILogger logger, string pool, Guid apnsId, string? reason);
 
+    [LoggerMessage(EventId = 3016, Level = LogLevel.Warning, Message = "APNs pool {Pool} left a request unanswered for {Timeout}; its connection is replaced (replacement {Count})")]
+    public static partial void StuckConnectionReplaced(ILogger logger, string pool, TimeSpan timeout, int count);
+
     [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "Push module {Module}: topic {Topic}, {Environment}, {Authentication} authentication, {Kind} pushes via {Endpoint}")]
     public static partial void PushModuleLoaded(ILogger logger, string module, string topic, PushModules.ApnsEnvironment environment, string authentication, PushModules.PushModuleKind kind, Uri endpoint);
 

@@ -57,9 +57,11 @@ internal sealed partial class PushDispatcher : BackgroundService
     private readonly CancellationTokenSource _abort = new();
     private volatile bool _running;
     private volatile bool _abandoned;
+    private volatile bool _stopping;
     private long _delivered;
     private long _failed;
     private long _retried;
+    private long _polls;
 
     public PushDispatcher(
         EventStore store,
@@ -106,6 +108,12 @@ internal sealed partial class PushDispatcher : BackgroundService
     public long Failed => Interlocked.Read(ref _failed);
 
     public long Retried => Interlocked.Read(ref _retried);
+
+    // True once a stop has begun (no new work taken; sends in flight are being waited for).
+    public bool IsStopping => _stopping;
+
+    // Completed passes of the poller (release, then claim): a test waits for one to prove the poller looked.
+    public long Polls => Interlocked.Read(ref _polls);
 
     // Simulates a killed process (tests): sends are cut off, nothing more is recorded and no claim is handed back,
     // so other nodes take this node's pushes only after their lease.
@@ -216,6 +224,7 @@ internal sealed partial class PushDispatcher : BackgroundService
                 }
 
                 backoff.Reset();
+                Interlocked.Increment(ref _polls);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -374,6 +383,7 @@ internal sealed partial class PushDispatcher : BackgroundService
     private async Task StopGracefullyAsync(Task poller, Task renewer, CancellationTokenSource renewStop)
     {
         // 1. Take no new work: the projection stops claiming, the fast path hands back, the poller ends.
+        _stopping = true;
         _node.StopAccepting();
         _running = false;
         _store.Committed -= OnCommitted;

@@ -35,9 +35,13 @@ internal sealed class ProjectionDaemon(
     private readonly ProjectionsOptions _options = options.Value;
     private readonly IAsyncProjection[] _projections = [.. projections];
     private volatile bool _isLeader;
+    private long _steps;
 
     /// <summary>True while this process runs the projections.</summary>
     public bool IsLeader => _isLeader;
+
+    /// <summary>Steps tried by the leader's runners (applied or not): a test waits for some to prove they looked.</summary>
+    internal long Steps => Interlocked.Read(ref _steps);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -137,6 +141,7 @@ internal sealed class ProjectionDaemon(
                 }
 
                 var applied = await StepAsync(feed, projection, position, _options.PageSize, ct);
+                Interlocked.Increment(ref _steps);
                 if (applied is null)
                 {
                     await WaitAsync(position, ct);

@@ -25,9 +25,11 @@ public sealed class DatabaseFaultTests
         var (cluster, folder) = await TestDatabase.PrivateClusterAsync();
         try
         {
-            await using var harness = await ServeHarness.CreateAsync(TimeSpan.FromMilliseconds(2), cluster.ConnectionString());
+            // With the retention scheduler (Quartz's clustered job store on the same database) running too.
+            await using var harness = await ServeHarness.CreateAsync(TimeSpan.FromMilliseconds(2), cluster.ConnectionString(), "--Retention:Scheduler=true");
             await harness.StartAsync();
             var lifetime = harness.Host!.Services.GetRequiredService<IHostApplicationLifetime>();
+            var scheduler = await harness.Host.Services.GetRequiredService<Quartz.ISchedulerFactory>().GetScheduler();
             var availability = harness.Host.Services.GetRequiredService<LedgerAvailability>();
 
             const int count = 2000;
@@ -61,6 +63,7 @@ public sealed class DatabaseFaultTests
             await WaitForEmptyQueueAsync(harness);
 
             Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "serve stayed up");
+            Assert.Equal(Quartz.SchedulerStatus.Running, await scheduler.GetStatus(CancellationToken.None));
             var replies = harness.Replies.Values.ToList();
             Assert.All(replies, r => Assert.True(r.IsResult || r.ErrorType == "wait", $"{r.Id}: {r.ErrorType}/{r.Condition}"));
             Assert.True(replies.Any(r => !r.IsResult) || availability.Faults > 0, "the restart was felt by serve");

@@ -80,7 +80,7 @@ internal sealed class LedgerStartup(
 
                 return;
             }
-            catch (Exception ex) when (TransientFaults.IsTransient(ex, cancellationToken))
+            catch (Exception ex) when (options.Value.WaitForDatabase && TransientFaults.IsTransient(ex, cancellationToken))
             {
                 var delay = backoff.Next();
                 Log.WaitingForDatabase(logger, TransientFaults.Describe(ex), delay);

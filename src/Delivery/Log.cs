@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3015, Level = LogLevel.Error, Message = "APNs pool {Pool} refused push {ApnsId} before sending: {Reason}")]
     public static partial void PushRefusedLocally(ILogger logger, string pool, Guid apnsId, string? reason);
 
+    [LoggerMessage(EventId = 3016, Level = LogLevel.Warning, Message = "APNs pool {Pool} left a request unanswered for {Timeout}; its connection is replaced (replacement {Count})")]
+    public static partial void StuckConnectionReplaced(ILogger logger, string pool, TimeSpan timeout, int count);
+
     [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "Push module {Module}: topic {Topic}, {Environment}, {Authentication} authentication, {Kind} pushes via {Endpoint}")]
     public static partial void PushModuleLoaded(ILogger logger, string module, string topic, PushModules.ApnsEnvironment environment, string authentication, PushModules.PushModuleKind kind, Uri endpoint);
 
@@ -84,6 +87,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3126, Level = LogLevel.Debug, Message = "Outcome of push {PushId} not recorded: {Reason} (recorded by another node, or the device was erased)")]
     public static partial void OutcomeRefused(ILogger logger, Guid pushId, string reason);
 
-    [LoggerMessage(EventId = 3127, Level = LogLevel.Warning, Message = "Outcome of push {PushId} could not be recorded; it will be sent again with the same apns-id after the lease")]
-    public static partial void OutcomeNotRecorded(ILogger logger, Guid pushId, Exception exception);
+    [LoggerMessage(EventId = 3127, Level = LogLevel.Warning, Message = "Push {PushId} could not be prepared ({Reason}); its claim is handed back once the database answers")]
+    public static partial void PushNotPrepared(ILogger logger, Guid pushId, string reason);
+
+    [LoggerMessage(EventId = 3128, Level = LogLevel.Warning, Message = "Outcome of push {PushId} could not be recorded ({Reason}); retrying in {Delay}")]
+    public static partial void OutcomeRecordRetrying(ILogger logger, Guid pushId, string reason, TimeSpan delay);
 }

@@ -6,6 +6,12 @@ public sealed class LedgerOptions
     /// <summary>Apply migrations when the host starts.</summary>
     public bool MigrateOnStart { get; set; } = true;
 
+    /// <summary>
+    /// At start, wait (with backoff, saying so) for a database that is down instead of failing: `serve` does; an admin
+    /// verb turns it off so that it exits 1 at once (docs/operators.md, exit codes).
+    /// </summary>
+    public bool WaitForDatabase { get; set; } = true;
+
     /// <summary>Group commit: many concurrent appends share one transaction and one round trip.</summary>
     public bool GroupCommit { get; set; } = true;
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Monal.Push.Ledger.Schema;
 using Npgsql;
 
@@ -45,6 +46,7 @@ public static class LedgerServiceCollectionExtensions
         services.TryAddSingleton<KeyedHash>();
         services.TryAddSingleton<DataKeys>();
         services.TryAddSingleton<EventStore.EventStore>();
+        services.TryAddSingleton(sp => sp.GetRequiredService<EventStore.EventStore>().Availability);
         services.TryAddSingleton<EventNotifications>();
         services.TryAddSingleton<SchemaMigrator>();
         services.TryAddSingleton<MasterKeyCheck>();
@@ -57,7 +59,10 @@ public static class LedgerServiceCollectionExtensions
 /// <summary>
 /// Migrates (when configured), proves the master key is the database's, logs the connection budget and prepares the
 /// push partitions before the other stages start. `serve`, `migrate` and every admin verb pass through here, so none
-/// of them runs with a master key other than the database's (issue 19).
+/// of them runs with a master key other than the database's (issue 19). A database that is down or still starting is
+/// waited for (with <see cref="LedgerOptions.WaitForDatabase"/>), with backoff and a line on standard error per attempt
+/// (issue 15): hosted services start one after another, so nothing else touches the database before it answers. A
+/// PostgreSQL out of connections is not waited for: the start fails with the budget's arithmetic and the fix.
 /// </summary>
 internal sealed class LedgerStartup(
     SchemaMigrator migrator,
@@ -66,9 +71,34 @@ internal sealed class LedgerStartup(
     EventStore.EventStore store,
     TimeProvider clock,
     IOptions<LedgerOptions> options,
-    ILogger<ConnectionBudget> logger) : IHostedService
+    ILogger<LedgerStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            try
+            {
+                await PrepareAsync(cancellationToken);
+                if (backoff.Failures > 0)
+                {
+                    Log.DatabaseReachable(logger, backoff.Failures + 1);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is not ConnectionBudgetException && options.Value.WaitForDatabase
+                && TransientFaults.IsTransient(ex, cancellationToken))
+            {
+                var delay = backoff.Next();
+                Log.WaitingForDatabase(logger, TransientFaults.Describe(ex), delay);
+                await Task.Delay(delay, cancellationToken);
+            }
+        }
+    }
+
+    private async Task PrepareAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -91,6 +121,7 @@ internal sealed class LedgerStartup(
             {
                 Log.MasterKeyNotChecked(logger);
             }
+
             var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
             await store.EnsurePushPartitionsAsync(today, today.AddDays(2), cancellationToken);
         }

@@ -31,7 +31,17 @@ public sealed class MockApnsRequest
 
     public required DateTimeOffset ReceivedAt { get; init; }
 
+    private readonly TaskCompletionSource<int> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The status the mock answered, set just before the answer is written; 0 while undecided or when the request was
+    // never answered (reset, dropped, abandoned by the client). Read it after Done.
     public int Status { get; internal set; }
+
+    // Completes with Status once the mock has finished with the request (answered or not). The request is recorded
+    // as soon as it arrives, before its answer: wait for this before asserting on Status.
+    public Task<int> Done => _done.Task;
+
+    internal void MarkDone() => _done.TrySetResult(Status);
 
     public string? Reason { get; internal set; }
 

@@ -42,6 +42,8 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     private int _stalled;
     private int _tokenChanges;
     private long _latencyTicks;
+    private long _stallUntilTicks;
+    private int _abandoned;
 
     private MockApnsServer(MockApnsOptions options, WebApplication app, X509Certificate2? certificate)
     {
@@ -151,6 +153,17 @@ public sealed partial class MockApnsServer : IAsyncDisposable
 
     // Hold the next count valid requests without answering until ReleaseStalled (or the client gives up).
     public void StallNext(int count = 1) => Enqueue(new ScriptedAction(ActionKind.Stall, count, 0, null, null));
+
+    // A silent gateway for a while (issue 15): every valid request arriving in the next `duration` is accepted and
+    // held without an answer until the duration has passed (or the client gives up), then answered as usual.
+    public void StallFor(TimeSpan duration) =>
+        Interlocked.Exchange(ref _stallUntilTicks, (_options.TimeProvider.GetUtcNow() + duration).UtcTicks);
+
+    // True while a StallFor window lasts.
+    public bool IsSilent => Interlocked.Read(ref _stallUntilTicks) > _options.TimeProvider.GetUtcNow().UtcTicks;
+
+    // Requests whose client gave up before reading the answer (a stall, or a deadline that passed as it was written).
+    public int AbandonedByClient => Volatile.Read(ref _abandoned);
 
     // Reset the stream of the next count valid requests (HttpContext.Abort: RST_STREAM).
     public void ResetNext(int count = 1) => Enqueue(new ScriptedAction(ActionKind.Reset, count, 0, null, null));
@@ -279,9 +292,28 @@ public sealed partial class MockApnsServer : IAsyncDisposable
             _requests.Enqueue(recorded);
         }
 
+        try
+        {
+            await AnswerAsync(context, recorded, headers, jwt, token);
+        }
+        finally
+        {
+            // Answered or not: a test waits for this instead of reading Status while the answer is being decided.
+            recorded.MarkDone();
+        }
+    }
+
+    private async Task AnswerAsync(
+        HttpContext context, MockApnsRequest recorded, Dictionary<string, string> headers, MockProviderToken? jwt, string? token)
+    {
         var apnsId = headers.GetValueOrDefault("apns-id") is { } id && Guid.TryParseExact(id, "D", out _) ? id : Guid.NewGuid().ToString("D");
         var (status, reason) = Check(recorded, jwt);
         DateTimeOffset? timestamp = null;
+        if (status == 200 && !await SitOutStallAsync(context, recorded))
+        {
+            return;
+        }
+
         if (status == 200)
         {
             var action = TakeScripted(token!);
@@ -305,6 +337,7 @@ public sealed partial class MockApnsServer : IAsyncDisposable
                     catch (OperationCanceledException)
                     {
                         recorded.Reason = "ClientGaveUp";
+                        Interlocked.Increment(ref _abandoned);
                         return;
                     }
                     finally
@@ -361,6 +394,51 @@ public sealed partial class MockApnsServer : IAsyncDisposable
         {
             response.ContentType = "application/json";
             await response.Body.WriteAsync(ErrorBody(reason, timestamp), context.RequestAborted);
+        }
+
+        try
+        {
+            await response.CompleteAsync();
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ConnectionAbortedException)
+        {
+            // Reset meanwhile: the check below records it.
+        }
+
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client reset the stream (its deadline passed) while the answer was being written: it never read
+            // it and will send the push again, so this one does not count as answered.
+            recorded.Status = 0;
+            recorded.Reason = "ClientGaveUp";
+            Interlocked.Increment(ref _abandoned);
+        }
+    }
+
+    // False when the client gave up during a StallFor window (the request is then never answered).
+    private async Task<bool> SitOutStallAsync(HttpContext context, MockApnsRequest recorded)
+    {
+        var left = new DateTimeOffset(Interlocked.Read(ref _stallUntilTicks), TimeSpan.Zero) - _options.TimeProvider.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _stalled);
+        try
+        {
+            await Task.Delay(left, _options.TimeProvider, context.RequestAborted);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            recorded.Reason = "ClientGaveUp";
+            Interlocked.Increment(ref _abandoned);
+            return false;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _stalled);
         }
     }
 

@@ -75,7 +75,8 @@ internal sealed class MonalHost : IAsyncDisposable
             if (role == HostRole.Admin)
             {
                 // An admin verb runs its command through the same services, but never the background stages.
-                builder.Configuration.AddInMemoryCollection([new("Retention:Scheduler", "false"), new("Projections:RunDaemon", "false")]);
+                builder.Configuration.AddInMemoryCollection([
+                    new("Retention:Scheduler", "false"), new("Projections:RunDaemon", "false"), new("Ledger:WaitForDatabase", "false")]);
             }
 
             // Tests put their own services (a clock they move) in first; the stages only TryAdd defaults.

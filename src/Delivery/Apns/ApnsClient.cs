@@ -26,7 +26,9 @@ internal sealed class ApnsClient : IDisposable
     private readonly ApnsClientOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly HttpClient _http;
+    private HttpClient _http;
+    private int _replacements;
+    private int _warmUpWaiters;
     private readonly SemaphoreSlim _inFlight;
     private readonly SemaphoreSlim _warmUpGate = new(1, 1);
     private readonly string _devicePathPrefix;
@@ -54,13 +56,7 @@ internal sealed class ApnsClient : IDisposable
         _inFlight = new SemaphoreSlim(options.MaxConcurrentRequests, options.MaxConcurrentRequests);
         _devicePathPrefix = options.Endpoint.GetLeftPart(UriPartial.Authority) + "/3/device/";
 
-        var handler = CreateHandler(options);
-        var outer = options.HandlerFactory?.Invoke(handler) ?? handler;
-        _http = new HttpClient(outer, disposeHandler: true)
-        {
-            // Our own timeout per request (RequestTimeout) starts once a slot is free; HttpClient's would include the wait.
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        _http = NewHttpClient(options);
         Log.PoolCreated(_logger, options.Name, options.Endpoint, options.MaxConcurrentRequests);
     }
 
@@ -69,6 +65,12 @@ internal sealed class ApnsClient : IDisposable
     public string Name => _options.Name;
 
     public bool IsWarm => _warm;
+
+    // Requests waiting for the first answer of a new pool (warm-up) before they may be sent.
+    public int WarmUpWaiters => Volatile.Read(ref _warmUpWaiters);
+
+    // How often a stuck connection was given up for a new one.
+    public int Replacements => Volatile.Read(ref _replacements);
 
     public async Task<ApnsResponse> SendAsync(ApnsRequest request, CancellationToken ct)
     {
@@ -93,7 +95,16 @@ internal sealed class ApnsClient : IDisposable
         {
             if (!_warm)
             {
-                await _warmUpGate.WaitAsync(ct);
+                Interlocked.Increment(ref _warmUpWaiters);
+                try
+                {
+                    await _warmUpGate.WaitAsync(ct);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _warmUpWaiters);
+                }
+
                 try
                 {
                     if (!_warm)
@@ -124,9 +135,40 @@ internal sealed class ApnsClient : IDisposable
 
     public void Dispose()
     {
-        _http.Dispose();
+        Volatile.Read(ref _http).Dispose();
         _inFlight.Dispose();
         _warmUpGate.Dispose();
+    }
+
+    private static HttpClient NewHttpClient(ApnsClientOptions options)
+    {
+        var handler = CreateHandler(options);
+        var outer = options.HandlerFactory?.Invoke(handler) ?? handler;
+        return new HttpClient(outer, disposeHandler: true)
+        {
+            // Our own timeout per request (RequestTimeout) starts once a slot is free; HttpClient's would include the wait.
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    // A request ran past its deadline: the gateway accepted the stream and went silent (issue 15, point 2). HTTP/2
+    // pings may still be answered, so the handler would keep the connection; give the whole pool up for a new one.
+    // Only the first timeout on a pool replaces it (the others of the same stall find it replaced already), and the
+    // old pool is disposed once every request on it has passed its own deadline.
+    private void ReplaceStuckConnection(HttpClient stuck)
+    {
+        var fresh = NewHttpClient(_options);
+        if (Interlocked.CompareExchange(ref _http, fresh, stuck) != stuck)
+        {
+            fresh.Dispose();
+            return;
+        }
+
+        _warm = false;
+        var count = Interlocked.Increment(ref _replacements);
+        Log.StuckConnectionReplaced(_logger, _options.Name, _options.RequestTimeout, count);
+        _ = Task.Delay(_options.RequestTimeout + TimeSpan.FromSeconds(5), _time)
+            .ContinueWith(_ => stuck.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     private static SocketsHttpHandler CreateHandler(ApnsClientOptions options)
@@ -215,9 +257,10 @@ internal sealed class ApnsClient : IDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.RequestTimeout);
         ApnsResponse result;
+        var http = Volatile.Read(ref _http);
         try
         {
-            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             var status = (int)response.StatusCode;
             var apnsId = ReadApnsId(response.Headers) ?? request.ApnsId;
             if (status == 200)
@@ -236,6 +279,12 @@ internal sealed class ApnsClient : IDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
+            result = ApnsResponse.TransportFailure(ApnsReasons.Timeout, request.ApnsId);
+            ReplaceStuckConnection(http);
+        }
+        catch (ObjectDisposedException) when (!ct.IsCancellationRequested)
+        {
+            // Sent on a pool that was replaced and disposed meanwhile: nothing reached Apple's answer; retried later.
             result = ApnsResponse.TransportFailure(ApnsReasons.Timeout, request.ApnsId);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)

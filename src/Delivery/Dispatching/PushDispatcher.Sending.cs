@@ -3,6 +3,7 @@ using Monal.Push.Delivery.Apns;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Delivery.Dispatching;
@@ -26,8 +27,7 @@ internal sealed partial class PushDispatcher
                 return;
             }
 
-            // Not cancelled: an outcome of a push that was sent must be recorded even while stopping.
-            await _store.AppendAsync(push.DeviceId, DeviceStreamType, ExpectedVersion.Any, [outcome], ct: CancellationToken.None);
+            await RecordAsync(push, outcome);
             Count(outcome);
         }
         catch (OperationCanceledException)
@@ -43,13 +43,38 @@ internal sealed partial class PushDispatcher
         }
         catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException or ObjectDisposedException)
         {
-            // The claim stays: after the lease, the push is sent again with the same apns-id.
-            Log.OutcomeNotRecorded(_logger, push.PushId, ex);
+            // The database failed before anything was sent (the device or its key could not be read): hand the claim
+            // back once the database answers, so the push is taken again at once rather than after the lease.
+            Log.PushNotPrepared(_logger, push.PushId, TransientFaults.Describe(ex));
+            _toRelease.Enqueue(push.PushId);
         }
         finally
         {
             _held.TryRemove(KeyValuePair.Create(push.PushId, push));
             _slots.Release();
+        }
+    }
+
+    // Records the outcome of a push that was sent. Not cancelled by a stop: an outcome must be recorded even while
+    // stopping. A transient database failure is retried with backoff while the push stays held (its claim is renewed
+    // as soon as the database answers): giving up would send the push again after the lease, the same apns-id
+    // answered twice (issue 15, point 3). Only the end of a graceful stop (or a kill) cuts this off.
+    private async Task RecordAsync(QueuedPush push, object outcome)
+    {
+        var backoff = Backoff.ForDatabase();
+        while (true)
+        {
+            try
+            {
+                await _store.AppendAsync(push.DeviceId, DeviceStreamType, ExpectedVersion.Any, [outcome], ct: CancellationToken.None);
+                return;
+            }
+            catch (Exception ex) when (ex is not AppendRejectedException && TransientFaults.IsTransient(ex, _abort.Token) && !_abandoned)
+            {
+                var delay = backoff.Next();
+                Log.OutcomeRecordRetrying(_logger, push.PushId, TransientFaults.Describe(ex), delay);
+                await Task.Delay(delay, _abort.Token);
+            }
         }
     }
 

@@ -7,6 +7,7 @@ using Monal.Push.Delivery.PushModules;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -56,9 +57,11 @@ internal sealed partial class PushDispatcher : BackgroundService
     private readonly CancellationTokenSource _abort = new();
     private volatile bool _running;
     private volatile bool _abandoned;
+    private volatile bool _stopping;
     private long _delivered;
     private long _failed;
     private long _retried;
+    private long _polls;
 
     public PushDispatcher(
         EventStore store,
@@ -105,6 +108,12 @@ internal sealed partial class PushDispatcher : BackgroundService
     public long Failed => Interlocked.Read(ref _failed);
 
     public long Retried => Interlocked.Read(ref _retried);
+
+    // True once a stop has begun (no new work taken; sends in flight are being waited for).
+    public bool IsStopping => _stopping;
+
+    // Completed passes of the poller (release, then claim): a test waits for one to prove the poller looked.
+    public long Polls => Interlocked.Read(ref _polls);
 
     // Simulates a killed process (tests): sends are cut off, nothing more is recorded and no claim is handed back,
     // so other nodes take this node's pushes only after their lease.
@@ -200,6 +209,7 @@ internal sealed partial class PushDispatcher : BackgroundService
 
     private async Task PollLoopAsync(CancellationToken ct)
     {
+        var backoff = Backoff.ForDatabase();
         while (!ct.IsCancellationRequested)
         {
             var full = false;
@@ -212,14 +222,24 @@ internal sealed partial class PushDispatcher : BackgroundService
                     var claimed = await ClaimAsync(room, ct);
                     full = claimed == room;
                 }
+
+                backoff.Reset();
+                Interlocked.Increment(ref _polls);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The poller outlives any failure (issue 15): it backs off and polls again.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
-                Log.QueuePollFailed(_logger, ex);
+                if (!await TransientFaults.BackOffAsync(_logger, "delivery poller", ex, backoff, _store.Availability, ct))
+                {
+                    return;
+                }
+
+                continue;
             }
 
             if (!full)
@@ -275,9 +295,13 @@ internal sealed partial class PushDispatcher : BackgroundService
     private async Task RenewLoopAsync(CancellationToken ct)
     {
         var every = _options.LeaseDuration / 3;
+        var backoff = Backoff.ForDatabase();
+        var failing = false;
         while (!ct.IsCancellationRequested)
         {
-            await Task.Delay(every, _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+            // After a failure, try again soon: claims must be renewed as soon as the database is back.
+            var wait = failing ? backoff.Next() : every;
+            await Task.Delay(wait, failing ? TimeProvider.System : _clock, ct).ContinueWith(_ => { }, TaskScheduler.Default);
             if (ct.IsCancellationRequested || _held.IsEmpty)
             {
                 continue;
@@ -298,13 +322,24 @@ internal sealed partial class PushDispatcher : BackgroundService
                         push.Extend(until, _options.LeaseSafetyMargin, _clock);
                     }
                 }
+
+                failing = false;
+                backoff.Reset();
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The renewer outlives any failure (issue 15); sends stop before their claims lapse.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
+                failing = true;
+                if (TransientFaults.IsTransient(ex, ct))
+                {
+                    _store.Availability.Failed("delivery lease renewal", TransientFaults.Describe(ex));
+                }
+
                 Log.LeaseRenewalFailed(_logger, ex);
             }
         }
@@ -325,16 +360,30 @@ internal sealed partial class PushDispatcher : BackgroundService
         }
 
         ids.Sort();
-        await using var cmd = _store.DataSource.CreateCommand(
-            "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
-        cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        cmd.Parameters.Add(new() { Value = _node.Id });
-        await cmd.ExecuteNonQueryAsync(ct);
+        try
+        {
+            await using var cmd = _store.DataSource.CreateCommand(
+                "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
+            cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new() { Value = _node.Id });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch
+        {
+            // Not handed back yet: the next poll tries again (or the lease ends).
+            foreach (var id in ids)
+            {
+                _toRelease.Enqueue(id);
+            }
+
+            throw;
+        }
     }
 
     private async Task StopGracefullyAsync(Task poller, Task renewer, CancellationTokenSource renewStop)
     {
         // 1. Take no new work: the projection stops claiming, the fast path hands back, the poller ends.
+        _stopping = true;
         _node.StopAccepting();
         _running = false;
         _store.Committed -= OnCommitted;

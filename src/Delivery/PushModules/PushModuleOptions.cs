@@ -34,6 +34,10 @@ internal sealed class PushModuleOptions
 
     public int MaxConcurrentRequests { get; set; } = 100;
 
+    // The deadline of one request to Apple (issue 15): past it the push is retried later with the same apns-id and
+    // the pool's connection is replaced. Modules sharing a pool (one key, one endpoint) use the first one's.
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     public bool UsesToken => !string.IsNullOrWhiteSpace(KeyFile);
 
     public bool UsesCertificate => !string.IsNullOrWhiteSpace(CertificateFile);
@@ -123,6 +127,11 @@ internal sealed class PushModuleOptions
         if (MaxConcurrentRequests < 1)
         {
             problems.Add($"{prefix}:MaxConcurrentRequests must be at least 1.");
+        }
+
+        if (RequestTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{prefix}:RequestTimeout must be positive.");
         }
 
         return problems;

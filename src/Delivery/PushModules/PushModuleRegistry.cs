@@ -82,6 +82,7 @@ internal sealed class PushModuleRegistry : IDisposable
                         JwtProvider = jwt,
                         ClientCertificate = certificate,
                         MaxConcurrentRequests = module.MaxConcurrentRequests,
+                        RequestTimeout = module.RequestTimeout,
                         Name = poolName,
                     };
                     if (hash is not null)

@@ -24,6 +24,8 @@ internal sealed partial class ComponentConnection(
     private long _handshakeFailures;
     private long _stanzasReceived;
     private long _connectedSince;
+    private long _backPressureWaits;
+    private volatile bool _draining;
 
     /// <summary>True between a successful handshake and the end of that session.</summary>
     public bool IsConnected => _session is not null;
@@ -43,6 +45,12 @@ internal sealed partial class ComponentConnection(
     /// <summary>Stanzas read but not yet answered on the current session.</summary>
     public int InFlight => _session?.InFlight ?? 0;
 
+    /// <summary>How often reading stopped because MaxInFlight stanzas were unanswered (back-pressure).</summary>
+    public long BackPressureWaits => Interlocked.Read(ref _backPressureWaits);
+
+    /// <summary>True while a closing session waits for the replies of what it read.</summary>
+    public bool IsDraining => _draining;
+
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
@@ -56,7 +64,7 @@ internal sealed partial class ComponentConnection(
 
             // After a session that worked, come back quickly; repeated failures back off up to the maximum.
             failures = end.Established ? 0 : failures + 1;
-            var delay = Backoff(failures);
+            var delay = Backoff(failures, end.Rejected);
             if (end.Rejected)
             {
                 Interlocked.Increment(ref _handshakeFailures);
@@ -79,11 +87,17 @@ internal sealed partial class ComponentConnection(
         }
     }
 
-    /// <summary>Full jitter on [base/2, base], base = min * 2^(failures-1) capped at max (AWS backoff article).</summary>
-    internal TimeSpan Backoff(int failures)
+    /// <summary>
+    /// Full jitter on [base/2, base], base = min * 2^(failures-1) capped at max (AWS backoff article). A refused
+    /// handshake backs off up to ReconnectMaxDelay; an unreachable or restarting server only up to
+    /// ReconnectUnreachableMaxDelay, so the link is back within that long of the server listening again.
+    /// </summary>
+    internal TimeSpan Backoff(int failures, bool rejected = true)
     {
         var min = _options.ReconnectMinDelay.TotalMilliseconds;
-        var max = _options.ReconnectMaxDelay.TotalMilliseconds;
+        var max = rejected
+            ? _options.ReconnectMaxDelay.TotalMilliseconds
+            : Math.Min(_options.ReconnectMaxDelay.TotalMilliseconds, _options.ReconnectUnreachableMaxDelay.TotalMilliseconds);
         var baseMs = Math.Min(max, min * Math.Pow(2, Math.Clamp(failures - 1, 0, 30)));
         var jitter = RandomNumberGenerator.GetInt32(1001) / 1000.0;
         return TimeSpan.FromMilliseconds(baseMs / 2 + baseMs / 2 * jitter);
@@ -207,6 +221,7 @@ internal sealed partial class ComponentConnection(
 
         // Let handlers finish what was read (the ledger may already be committing it), within a bound.
         session.StopReading();
+        _draining = true;
         try
         {
             await session.Idle.WaitAsync(_options.ShutdownTimeout, time, CancellationToken.None);
@@ -214,6 +229,10 @@ internal sealed partial class ComponentConnection(
         catch (TimeoutException)
         {
             Log.DrainTimedOut(logger, session.InFlight, _options.ShutdownTimeout);
+        }
+        finally
+        {
+            _draining = false;
         }
 
         await handlerCts.CancelAsync();
@@ -237,7 +256,12 @@ internal sealed partial class ComponentConnection(
         while (true)
         {
             // Back-pressure: with MaxInFlight stanzas unanswered we stop reading, so TCP slows the server down.
-            await session.Slots.WaitAsync(readToken);
+            if (!session.Slots.Wait(0))
+            {
+                Interlocked.Increment(ref _backPressureWaits);
+                await session.Slots.WaitAsync(readToken);
+            }
+
             XElement? stanza;
             try
             {

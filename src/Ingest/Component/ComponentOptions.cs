@@ -24,7 +24,14 @@ internal sealed class ComponentOptions
 
     public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The longest wait between attempts after the server refused our handshake (a configuration problem).</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The longest wait between attempts while the server cannot be reached or drops the link (a restart): the link
+    /// comes back within this long of the server listening again (issue 15, point 5).
+    /// </summary>
+    public TimeSpan ReconnectUnreachableMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Stanzas being handled at once; when full, the link stops reading (TCP back-pressure on the server).</summary>
     public int MaxInFlight { get; set; } = 2048;

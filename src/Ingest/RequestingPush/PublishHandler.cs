@@ -5,6 +5,7 @@ using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Monal.Push.Ledger.Events;
 using Npgsql;
 
@@ -103,13 +104,12 @@ internal sealed class PublishHandler(
     }
 
     /// <summary>Failures of the ledger that say "try later", never "forget this node".</summary>
-    internal static bool IsStorageFailure(Exception e, CancellationToken ct) => e switch
-    {
-        NpgsqlException or TimeoutException => true,
-        // Npgsql surfaces a command timeout during a read as a cancellation; ours (the link closing) is not a failure.
-        OperationCanceledException => !ct.IsCancellationRequested,
-        _ => false,
-    };
+    /// <remarks>
+    /// Npgsql surfaces a command or pool timeout as a cancellation; ours (the link closing) is not a failure. Any other
+    /// exception is answered the same way by the router; this one is counted and logged as the storage being down.
+    /// </remarks>
+    internal static bool IsStorageFailure(Exception e, CancellationToken ct) =>
+        e is NpgsqlException || TransientFaults.IsTransient(e, ct);
 
     private async Task<(Guid?, ThrottleDecision?, PublishOutcome)> RegisteredAsync(PublishRequest request, CancellationToken ct)
     {

@@ -344,6 +344,15 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         return process.ExitCode;
     }
 
+    /// <summary>
+    /// Restarts the cluster the way an operator's minor upgrade does (<c>pg_ctl restart -m fast</c>: every session is
+    /// ended with 57P01, the server refuses connections, then comes back on the same port). Fault tests use it.
+    /// </summary>
+    public async Task RestartAsync(CancellationToken ct = default)
+    {
+        await RunAsync("pg_ctl", ["-D", DataDirectory, "-l", Path.Combine(_root, StartupLogName), "-m", "fast", "-w", "-t", "60", "restart"], ct);
+    }
+
     /// <summary>Stops the cluster (fast shutdown: open sessions are rolled back, committed data is safe).</summary>
     public async ValueTask DisposeAsync()
     {

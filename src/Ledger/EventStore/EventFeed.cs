@@ -1,3 +1,4 @@
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Ledger.EventStore;
@@ -146,7 +147,7 @@ public sealed class EventNotifications(NpgsqlDataSource dataSource) : IAsyncDisp
 
     private async Task ListenAsync(CancellationToken ct)
     {
-        var delay = TimeSpan.FromMilliseconds(200);
+        var backoff = Backoff.ForDatabase();
         while (!ct.IsCancellationRequested)
         {
             try
@@ -158,7 +159,7 @@ public sealed class EventNotifications(NpgsqlDataSource dataSource) : IAsyncDisp
                     await listen.ExecuteNonQueryAsync(ct);
                 }
 
-                delay = TimeSpan.FromMilliseconds(200);
+                backoff.Reset();
                 Signal(); // anything appended while we were not listening
                 while (!ct.IsCancellationRequested)
                 {
@@ -169,10 +170,12 @@ public sealed class EventNotifications(NpgsqlDataSource dataSource) : IAsyncDisp
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
+#pragma warning disable CA1031 // The listener outlives any failure (issue 15); readers poll meanwhile.
+            catch (Exception)
+#pragma warning restore CA1031
             {
-                await Task.Delay(delay, ct).ContinueWith(_ => { }, TaskScheduler.Default);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                Signal(); // readers look now rather than after their poll interval
+                await Task.Delay(backoff.Next(), ct).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
     }

@@ -1,4 +1,5 @@
 using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -107,11 +108,21 @@ public sealed partial class EventStore
         }
         catch (PostgresException ex) when (batch.Count == 1)
         {
+            if (TransientFaults.IsTransientSqlState(ex.SqlState))
+            {
+                Availability.Failed("append", TransientFaults.Describe(ex));
+            }
+
             LedgerMetrics.AppendFailures.Add(1, new KeyValuePair<string, object?>("sqlstate_class", ex.SqlState[..2]));
             batch[0].Completion.TrySetException(Translate(ex, batch[0]));
         }
         catch (Exception ex)
         {
+            if (TransientFaults.IsTransient(ex, CancellationToken.None))
+            {
+                Availability.Failed("append", TransientFaults.Describe(ex));
+            }
+
             Log.AppendFailed(_logger, batch.Count, ex);
             LedgerMetrics.AppendFailures.Add(batch.Count, new KeyValuePair<string, object?>("sqlstate_class", "connection"));
             foreach (var p in batch)
@@ -242,6 +253,7 @@ public sealed partial class EventStore
             }
         }
 
+        Availability.Succeeded();
         LedgerMetrics.BatchSize.Record(batch.Count);
         LedgerMetrics.EventsAppended.Add(total);
         BatchCommitted?.Invoke(batch.Count);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Ledger.EventStore;
@@ -40,11 +41,15 @@ public sealed partial class EventStore : IAsyncDisposable
         _options = options.Value;
         _logger = logger;
         _notifier = new AppendNotifier(dataSource, logger);
+        Availability = new LedgerAvailability(clock);
         if (_options.GroupCommit)
         {
             _committer = new GroupCommitter(this, Math.Max(1, _options.MaxBatch), Math.Max(1, _options.Writers));
         }
     }
+
+    /// <summary>What this process has seen of the database lately (appends and every background loop report here).</summary>
+    public LedgerAvailability Availability { get; }
 
     /// <summary>The data source the store writes through (one per process).</summary>
     public NpgsqlDataSource DataSource => _dataSource;

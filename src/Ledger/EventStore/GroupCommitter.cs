@@ -70,7 +70,19 @@ internal sealed class GroupCommitter : IAsyncDisposable
             if (batch.Count > 0)
             {
                 // Appends are not cancelled half-way: a caller that gave up still gets a committed event.
-                await _store.ExecuteBatchAsync(batch, CancellationToken.None);
+                try
+                {
+                    await _store.ExecuteBatchAsync(batch, CancellationToken.None);
+                }
+#pragma warning disable CA1031 // A writer outlives anything (issue 15): its callers hear the failure, it takes the next batch.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    foreach (var p in batch)
+                    {
+                        p.Completion.TrySetException(ex);
+                    }
+                }
             }
         }
     }

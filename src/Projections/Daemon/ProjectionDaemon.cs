@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Projections.Daemon;
@@ -34,9 +35,13 @@ internal sealed class ProjectionDaemon(
     private readonly ProjectionsOptions _options = options.Value;
     private readonly IAsyncProjection[] _projections = [.. projections];
     private volatile bool _isLeader;
+    private long _steps;
 
     /// <summary>True while this process runs the projections.</summary>
     public bool IsLeader => _isLeader;
+
+    /// <summary>Steps tried by the leader's runners (applied or not): a test waits for some to prove they looked.</summary>
+    internal long Steps => Interlocked.Read(ref _steps);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -55,8 +60,15 @@ internal sealed class ProjectionDaemon(
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The daemon outlives any failure (issue 15): it tries to lead again after a pause.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
+                if (TransientFaults.IsTransient(ex, stoppingToken))
+                {
+                    store.Availability.Failed("projection daemon", TransientFaults.Describe(ex));
+                }
+
                 Log.LeaderLost(logger, Log.Describe(ex));
             }
 
@@ -129,6 +141,7 @@ internal sealed class ProjectionDaemon(
                 }
 
                 var applied = await StepAsync(feed, projection, position, _options.PageSize, ct);
+                Interlocked.Increment(ref _steps);
                 if (applied is null)
                 {
                     await WaitAsync(position, ct);
@@ -164,6 +177,11 @@ internal sealed class ProjectionDaemon(
             catch (Exception ex)
 #pragma warning restore CA1031
             {
+                if (TransientFaults.IsTransient(ex, ct))
+                {
+                    store.Availability.Failed("projection " + projection.Name, TransientFaults.Describe(ex));
+                }
+
                 failures++;
                 var delay = TimeSpan.FromTicks(Math.Min(
                     _options.MaxErrorBackoff.Ticks,

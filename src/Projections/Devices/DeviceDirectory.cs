@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Projections.Devices;
@@ -237,7 +238,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
     private async Task ListenAsync(CancellationToken ct)
     {
-        var delay = TimeSpan.FromMilliseconds(200);
+        var backoff = Backoff.ForDatabase();
         while (!ct.IsCancellationRequested)
         {
             try
@@ -252,7 +253,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
                 // Whatever changed while nobody listened is unknown: start empty.
                 EvictAll();
                 _listening = true;
-                delay = TimeSpan.FromMilliseconds(200);
+                backoff.Reset();
                 Log.DirectoryListening(_logger);
                 while (!ct.IsCancellationRequested)
                 {
@@ -268,13 +269,14 @@ public sealed class DeviceDirectory : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // The listener outlives any failure (issue 15): a pool timeout surfaces as a cancellation.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
                 _listening = false;
                 EvictAll();
-                Log.DirectoryListenerLost(_logger, Log.Describe(ex));
-                await Task.Delay(delay, ct).ContinueWith(_ => { }, TaskScheduler.Default);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                Log.DirectoryListenerLost(_logger, TransientFaults.Describe(ex));
+                await Task.Delay(backoff.Next(), ct).ContinueWith(_ => { }, TaskScheduler.Default);
             }
             finally
             {

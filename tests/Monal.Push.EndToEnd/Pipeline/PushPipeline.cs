@@ -162,7 +162,10 @@ public sealed class PushPipeline : IAsyncDisposable
         throw new TimeoutException($"Expected at least {atLeast} rows, saw {n}: {sql}");
     }
 
-    /// <summary>Waits for the mock APNs to have received a request for this token.</summary>
+    /// <summary>
+    /// Waits for the mock APNs to have received a request for this token and finished with it: the mock records a
+    /// request when it arrives, before it decides the answer, so its Status read any earlier could still be 0.
+    /// </summary>
     public async Task<MockApnsRequest> WaitForApnsRequestAsync(string token)
     {
         var sw = Stopwatch.StartNew();
@@ -171,6 +174,7 @@ public sealed class PushPipeline : IAsyncDisposable
             var hit = Apns.Requests.FirstOrDefault(r => string.Equals(r.DeviceToken, token, StringComparison.OrdinalIgnoreCase));
             if (hit is not null)
             {
+                await hit.Done.WaitAsync(TimeSpan.FromSeconds(30));
                 return hit;
             }
 

@@ -25,7 +25,7 @@ public sealed class AbuseResistanceServeTests(ITestOutputHelper output)
         const int NoisyCount = 6_000;
         const int QuietCount = 80; // below the quota, which every domain has
         const int Quota = 100;
-        await using var harness = await ServeHarness.CreateAsync(null,
+        await using var harness = await ServeHarness.CreateAsync(null, null,
             "--Limits:PublishesPerSecond=500", "--Limits:PublishBurst=500",
             $"--Limits:NewDevicesPerHour={Quota}", $"--Limits:NewDeviceBurst={Quota}");
         await harness.StartAsync();
@@ -84,7 +84,7 @@ public sealed class AbuseResistanceServeTests(ITestOutputHelper output)
     [Fact]
     public async Task Register_Should_Answer429ToTheFloodingClientOnly_When_OneClientNetworkFloodsOverHttp()
     {
-        await using var harness = await ServeHarness.CreateAsync(null,
+        await using var harness = await ServeHarness.CreateAsync(null, null,
             "--Registration:PushModule=monalTest", "--Limits:Http:RequestsPerMinute=1", "--Limits:Http:RequestBurst=5");
         await harness.StartAsync();
         using var http = new HttpClient { BaseAddress = harness.Host!.HttpAddress };
@@ -116,7 +116,7 @@ public sealed class AbuseResistanceServeTests(ITestOutputHelper output)
     [Fact]
     public async Task Register_Should_Answer429_When_AClientNetworkUsedItsNewDeviceQuota()
     {
-        await using var harness = await ServeHarness.CreateAsync(null,
+        await using var harness = await ServeHarness.CreateAsync(null, null,
             "--Registration:PushModule=monalTest", "--Limits:Http:NewDevicesPerHour=3", "--Limits:Http:NewDeviceBurst=3");
         await harness.StartAsync();
         using var http = new HttpClient { BaseAddress = harness.Host!.HttpAddress };

@@ -41,7 +41,8 @@ public sealed class GracefulShutdownTests
         }
 
         await stopping!;
-        await Task.Delay(500);
+        // Every reply serve wrote before closing its stream has been read once the stream has ended.
+        await harness.RepliesRead.ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(30));
 
         var acknowledged = harness.Replies.Values.Where(r => r.IsResult)
             .Select(r => int.Parse(r.Id[1..], System.Globalization.CultureInfo.InvariantCulture)).ToList();

@@ -53,7 +53,14 @@ internal sealed class ServeHarness : IAsyncDisposable
     /// <summary>When each reply arrived (<see cref="System.Diagnostics.Stopwatch"/> timestamps), by IQ id.</summary>
     public ConcurrentDictionary<string, long> ReplyTimes { get; } = new();
 
-    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null, params string[] extraSwitches)
+    /// <summary>Reads the current link's replies; ends when `serve` closes its stream.</summary>
+    public Task RepliesRead { get; private set; } = Task.CompletedTask;
+
+    /// <param name="apnsLatency">How long the mock APNs takes to answer.</param>
+    /// <param name="connectionString">A database of the test's own (a cluster it restarts); default: a fresh database
+    /// on the run's cluster.</param>
+    /// <param name="extra">More switches for `serve` (they win over the harness's).</param>
+    public static async Task<ServeHarness> CreateAsync(TimeSpan? apnsLatency = null, string? connectionString = null, params string[] extra)
     {
         var key = new ProviderKeyFile();
         var apns = await MockApnsServer.StartAsync(new MockApnsOptions
@@ -65,7 +72,7 @@ internal sealed class ServeHarness : IAsyncDisposable
             TeamId = key.TeamId,
             Latency = apnsLatency ?? TimeSpan.Zero,
         });
-        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
+        connectionString ??= await TestDatabase.CreateEmptyDatabaseAsync();
         var dataPath = Directory.CreateTempSubdirectory("monal-serve-").FullName;
         var xmpp = new ComponentServer(Domain, Secret);
         xmpp.Start();
@@ -76,24 +83,54 @@ internal sealed class ServeHarness : IAsyncDisposable
             $"--Xmpp:Component:Domain={Domain}", $"--Xmpp:Component:Secret={Secret}",
             "--PushModules:monalTest:Topic=im.monal.test", $"--PushModules:monalTest:Endpoint={apns.Endpoint}",
             $"--PushModules:monalTest:TeamId={key.TeamId}", $"--PushModules:monalTest:KeyId={key.KeyId}",
-            $"--PushModules:monalTest:KeyFile={key.Path}", "--Retention:Scheduler=false",
-            .. extraSwitches,
+            $"--PushModules:monalTest:KeyFile={key.Path}", "--Retention:Scheduler=false", .. extra,
         ];
         return new ServeHarness(key, apns, xmpp, connectionString, dataPath, switches);
     }
 
     /// <summary>Starts `serve` and accepts its component link.</summary>
-    public async Task StartAsync(TimeProvider? clock = null)
+    public async Task StartAsync(TimeProvider? clock = null, Action<IServiceCollection>? overrides = null)
     {
-        Host = await MonalHost.StartAsync(Switches, HostRole.Serve, CancellationToken.None,
-            clock is null ? null : services => services.AddSingleton(clock));
+        Host = await MonalHost.StartAsync(Switches, HostRole.Serve, CancellationToken.None, services =>
+        {
+            if (clock is not null)
+            {
+                services.AddSingleton(clock);
+            }
+
+            overrides?.Invoke(services);
+        });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         Link = await _xmpp.AcceptAsync(timeout.Token);
-        _ = Link.ReadRepliesAsync(r =>
-        {
-            ReplyTimes[r.Id] = System.Diagnostics.Stopwatch.GetTimestamp();
-            Replies[r.Id] = r;
-        }, CancellationToken.None);
+        RepliesRead = Link.ReadRepliesAsync(Record, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Restarts the XMPP server under `serve`: <paramref name="lastWords"/> are written (half a stanza, say), the link is
+    /// closed and the listener stopped until <paramref name="whileDown"/> completes, then the server listens on the
+    /// same port again. Returns how long `serve` took, from then, to be connected and authenticated again.
+    /// </summary>
+    public async Task<TimeSpan> RestartXmppServerAsync(ReadOnlyMemory<byte> lastWords, Func<Task> whileDown)
+    {
+        ArgumentNullException.ThrowIfNull(whileDown);
+        var port = _xmpp.Port;
+        await Link!.WriteAsync(lastWords, CancellationToken.None);
+        _xmpp.Dispose();
+        await Link.DisposeAsync();
+        await whileDown();
+        _xmpp.Start(port);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        Link = await _xmpp.AcceptAsync(timeout.Token);
+        var elapsed = clock.Elapsed;
+        RepliesRead = Link.ReadRepliesAsync(Record, CancellationToken.None);
+        return elapsed;
+    }
+
+    private void Record(Reply reply)
+    {
+        ReplyTimes[reply.Id] = System.Diagnostics.Stopwatch.GetTimestamp();
+        Replies[reply.Id] = reply;
     }
 
     public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));

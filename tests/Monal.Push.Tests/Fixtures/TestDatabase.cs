@@ -74,6 +74,19 @@ public static class TestDatabase
         }
     }
 
+    /// <summary>
+    /// A cluster of the test's own, in a folder of its own (watched like the run's: stopped and deleted when the test
+    /// process ends), for tests that restart or stop PostgreSQL: the run's cluster is shared by tests running in
+    /// parallel. Needs the PostgreSQL binaries even when MONAL_TEST_DB is set.
+    /// </summary>
+    public static async Task<(EmbeddedPostgres Cluster, string Folder)> PrivateClusterAsync()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "monal-test-" + Guid.NewGuid().ToString("N")[..8]);
+        var cluster = await EmbeddedPostgres.StartAsync(folder, NullLogger.Instance);
+        StartWatchdog(folder, cluster.DataDirectory);
+        return (cluster, folder);
+    }
+
     private static async Task<string> CreateDatabaseCoreAsync()
     {
         var name = "monal_test_" + Guid.NewGuid().ToString("N")[..12];

@@ -307,7 +307,7 @@ public sealed class ComponentConnectionTests : IAsyncLifetime, IDisposable
 
         await session.FlushAsync();
         await WaitUntil(() => _publish.HeldCount == 4, "4 publishes in flight");
-        await Task.Delay(300);
+        await WaitUntil(() => Connection.BackPressureWaits > 0, "reading stopped for a free slot");
         Assert.Equal(4, _publish.HeldCount);
         Assert.Equal(4, _publish.Received.Count);
 
@@ -341,7 +341,7 @@ public sealed class ComponentConnectionTests : IAsyncLifetime, IDisposable
         await WaitUntil(() => _publish.HeldCount == 1, "the publish in flight");
 
         await _stop.CancelAsync();
-        await Task.Delay(100);
+        await WaitUntil(() => Connection.IsDraining, "the session waiting for its in-flight publish");
         Assert.False(_running!.IsCompleted, "the component must wait for the in-flight publish");
         _publish.Release("last", PublishOutcome.Accepted);
 

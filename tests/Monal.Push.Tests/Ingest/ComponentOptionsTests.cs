@@ -50,4 +50,16 @@ public sealed class ComponentOptionsTests
         Assert.InRange(connection.Backoff(3), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
         Assert.InRange(connection.Backoff(50), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(60));
     }
+
+    [Fact]
+    public void Backoff_Should_StayWithinFiveSeconds_When_TheServerIsUnreachable()
+    {
+        var connection = new ComponentConnection(
+            Options.Create(new ComponentOptions { Domain = "d", Secret = "s" }), null!, TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<ComponentConnection>.Instance);
+
+        Assert.InRange(connection.Backoff(1, rejected: false), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1));
+        Assert.InRange(connection.Backoff(3, rejected: false), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
+        Assert.InRange(connection.Backoff(50, rejected: false), TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(5));
+    }
 }

@@ -266,7 +266,9 @@ public sealed class AsyncProjectionTests
         try
         {
             await WaitUntilAsync(async () => await CheckpointAsync(dataSource, "push_log") > 0, because: "the events before the gap");
-            await Task.Delay(500);
+            // The runners looked again and again (a step each), and still stop before the open transaction's position.
+            var steps = daemon.Steps;
+            await WaitUntilAsync(() => Task.FromResult(daemon.Steps >= steps + 10), because: "the daemon tried to go on");
             Assert.Equal(0L, await ScalarAsync<long>(dataSource, "select count(*) from push_log where domain = 'after.example'"));
 
             await tx.CommitAsync();

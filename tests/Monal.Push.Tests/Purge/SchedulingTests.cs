@@ -19,6 +19,25 @@ public sealed class SchedulingTests
         return runs.GroupBy(r => r.Job).ToDictionary(g => g.Key, g => g.Count());
     }
 
+    /// <summary>
+    /// Instead of sleeping "long enough for a duplicate to show up": waits until no retention trigger is acquired or
+    /// executing (Quartz keeps a qrtz_fired_triggers row from acquisition to completion, and a run appends its
+    /// evidence before it completes), then checks that none is due within 50 minutes. The run counts read next are
+    /// then final: every firing that happened is counted, and none can start during the test.
+    /// </summary>
+    private static async Task AssertNothingFiringOrDueAsync(PurgeHost host)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (await host.ScalarAsync<long>("select count(*) from qrtz_fired_triggers where trigger_group = 'retention'") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a retention job is still firing after 60 s");
+            await Task.Delay(100);
+        }
+
+        var next = await host.ScalarAsync<long>("select min(next_fire_time) from qrtz_triggers where trigger_group = 'retention'");
+        Assert.True(new DateTimeOffset(next, TimeSpan.Zero) > DateTimeOffset.UtcNow.AddMinutes(50), "no retention trigger is due");
+    }
+
     private static async Task<Dictionary<string, int>> WaitForRunsAsync(PurgeHost host, int each)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -48,11 +67,17 @@ public sealed class SchedulingTests
         await WaitForRunsAsync(first, 1);
         await using var second = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly);
 
-        await Task.Delay(TimeSpan.FromSeconds(5)); // room for a duplicate firing to show up
+        // The second node's first cluster check-in is when it would recover or fire anything: wait for it.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (await first.ScalarAsync<long>("select count(distinct instance_name) from qrtz_scheduler_state") < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the second scheduler did not join the cluster");
+            await Task.Delay(100);
+        }
 
+        await AssertNothingFiringOrDueAsync(first);
         var runs = await RunsAsync(first);
         Assert.All(runs.Values, count => Assert.Equal(1, count));
-        Assert.Equal(2L, await first.ScalarAsync<long>("select count(distinct instance_name) from qrtz_scheduler_state"));
         Assert.Equal(3L, await first.ScalarAsync<long>("select count(*) from qrtz_triggers where trigger_group = 'retention'"));
     }
 
@@ -69,7 +94,7 @@ public sealed class SchedulingTests
         await using (var restarted = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly))
         {
             // A restart before the next fire time does not fire again: the replaced trigger keeps its history.
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            await AssertNothingFiringOrDueAsync(restarted);
             Assert.All((await RunsAsync(restarted)).Values, count => Assert.Equal(1, count));
         }
 
@@ -85,7 +110,7 @@ public sealed class SchedulingTests
 
         await using var after = await PurgeHost.CreateAsync(database, clock, scheduler: true, settings: Hourly);
         await WaitForRunsAsync(after, 2);
-        await Task.Delay(TimeSpan.FromSeconds(5));
+        await AssertNothingFiringOrDueAsync(after);
 
         Assert.All((await RunsAsync(after)).Values, count => Assert.Equal(2, count));
         var next = await after.ScalarAsync<long>("select min(next_fire_time) from qrtz_triggers where trigger_group = 'retention'");

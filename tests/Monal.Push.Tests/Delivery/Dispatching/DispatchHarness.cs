@@ -220,6 +220,30 @@ internal sealed class DispatchNode(EventStore store, PushDispatcher dispatcher, 
         return this;
     }
 
+    /// <summary>
+    /// Waits until the poller has completed <paramref name="passes"/> more passes over the queue: after that, whatever
+    /// was due has been claimed. A test that asserts "nothing more was sent" waits for this, not for a fixed time.
+    /// </summary>
+    public async Task WaitForPollsAsync(int passes = 2)
+    {
+        var target = Dispatcher.Polls + passes;
+        using var cts = new CancellationTokenSource(DispatchHarness.Patience);
+        while (Dispatcher.Polls < target)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+
+    /// <summary>Waits until a stop has begun: new work is refused, sends in flight are being waited for.</summary>
+    public async Task WaitUntilStoppingAsync()
+    {
+        using var cts = new CancellationTokenSource(DispatchHarness.Patience);
+        while (!Dispatcher.IsStopping)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+
     public async Task StopAsync()
     {
         _stopped = true;

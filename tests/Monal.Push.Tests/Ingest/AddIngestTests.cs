@@ -77,11 +77,13 @@ public sealed class AddIngestTests
         var handler = provider.GetRequiredService<IPublishHandler>();
         var token = IngestHarness.NewToken();
         var seen = new List<(string Instrument, KeyValuePair<string, object?>[] Tags)>();
+        // Only this provider's meters (other tests running at the same time record to meters of the same name).
+        var factory = provider.GetRequiredService<IMeterFactory>();
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == IngestMetrics.MeterName)
+                if (instrument.Meter.Name == IngestMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory))
                 {
                     l.EnableMeasurementEvents(instrument);
                 }

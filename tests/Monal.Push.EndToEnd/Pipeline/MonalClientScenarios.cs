@@ -49,35 +49,8 @@ internal static class MonalClientScenarios
     /// </summary>
     public static async Task Monal51AdHocRegistrationAsync(PipelineFixture fixture)
     {
-        var server = fixture.Server;
         var token = NewToken();
-        var deviceUuid = Guid.NewGuid().ToString().ToUpperInvariant();
-        var alice = NewUser("alice");
-        var bob = NewUser("bob");
-        await server.CreateUserAsync(alice, "pw-a");
-        await server.CreateUserAsync(bob, "pw-b");
-        await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
-        {
-            // The exact filter Monal 5.1 applies: command<status=complete><node=v1-register-push>/x.
-            var form = await AdHocAsync(a, server.ComponentDomain, "v1-register-push",
-                Field("type", "apns"), Field("node", deviceUuid), Field("token", token));
-            var jid = Value(form, "jid");
-            var node = Value(form, "node");
-            var secret = Value(form, "secret");
-            Assert.Equal(server.ComponentDomain, jid);
-            Assert.Equal(deviceUuid, node);
-            Assert.False(string.IsNullOrEmpty(secret));
-
-            await a.SendIqAsync("set", new XElement(Push + "enable", new XAttribute("jid", jid!), new XAttribute("node", node!),
-                new XElement(Data + "x", new XAttribute("type", "submit"),
-                    new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
-                        new XElement(Data + "value", "http://jabber.org/protocol/pubsub#publish-options")),
-                    Field("secret", secret!))));
-            await a.DisconnectAsync();
-        }
-
-        await using var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b");
-        await b.SendMessageAsync($"{alice}@{server.Domain}", "hello 5.1");
+        await RegisterOverAdHocThenMessageAsync(fixture, token, Guid.NewGuid().ToString().ToUpperInvariant(), "hello 5.1");
 
         await AssertDeliveredAsync(fixture.Pipeline, await fixture.Pipeline.WaitForApnsRequestAsync(token));
     }
@@ -93,26 +66,7 @@ internal static class MonalClientScenarios
         var pipeline = fixture.Pipeline;
         var token = NewToken();
         var deviceUuid = Guid.NewGuid().ToString().ToUpperInvariant();
-        var alice = NewUser("alice");
-        var bob = NewUser("bob");
-        await server.CreateUserAsync(alice, "pw-a");
-        await server.CreateUserAsync(bob, "pw-b");
-        await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
-        {
-            var registered = await AdHocAsync(a, server.ComponentDomain, "v1-register-push",
-                Field("type", "apns"), Field("node", deviceUuid), Field("token", token));
-            await a.SendIqAsync("set", new XElement(Push + "enable", new XAttribute("jid", server.ComponentDomain), new XAttribute("node", deviceUuid),
-                new XElement(Data + "x", new XAttribute("type", "submit"),
-                    new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
-                        new XElement(Data + "value", "http://jabber.org/protocol/pubsub#publish-options")),
-                    Field("secret", Value(registered, "secret")!))));
-            await a.DisconnectAsync();
-        }
-
-        await using (var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b"))
-        {
-            await b.SendMessageAsync($"{alice}@{server.Domain}", "before unregistering");
-        }
+        var alice = await RegisterOverAdHocThenMessageAsync(fixture, token, deviceUuid, "before unregistering");
 
         await AssertDeliveredAsync(pipeline, await pipeline.WaitForApnsRequestAsync(token));
         var device = Guid.Parse(deviceUuid);
@@ -184,6 +138,43 @@ internal static class MonalClientScenarios
 
         await using var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b");
         await b.SendMessageAsync($"{alice}@{server.Domain}", "hello");
+    }
+
+    /// <summary>
+    /// What Monal 5.0–5.1 does: a new user registers <paramref name="deviceUuid"/> with the ad-hoc command; the reply must
+    /// say status='complete' with jid, node and secret (MLIQProcessor.m:531 at 25201ae1); push is enabled with that node
+    /// and secret (XMPPIQ.m:89-99); then another user messages the first while it is offline. Returns the first user.
+    /// </summary>
+    private static async Task<string> RegisterOverAdHocThenMessageAsync(PipelineFixture fixture, string token, string deviceUuid, string body)
+    {
+        var server = fixture.Server;
+        var alice = NewUser("alice");
+        var bob = NewUser("bob");
+        await server.CreateUserAsync(alice, "pw-a");
+        await server.CreateUserAsync(bob, "pw-b");
+        await using (var a = await TinyXmppClient.ConnectAsync(server, alice, "pw-a"))
+        {
+            // The exact filter Monal 5.1 applies: command<status=complete><node=v1-register-push>/x.
+            var form = await AdHocAsync(a, server.ComponentDomain, "v1-register-push",
+                Field("type", "apns"), Field("node", deviceUuid), Field("token", token));
+            var jid = Value(form, "jid");
+            var node = Value(form, "node");
+            var secret = Value(form, "secret");
+            Assert.Equal(server.ComponentDomain, jid);
+            Assert.Equal(deviceUuid, node);
+            Assert.False(string.IsNullOrEmpty(secret));
+
+            await a.SendIqAsync("set", new XElement(Push + "enable", new XAttribute("jid", jid!), new XAttribute("node", node!),
+                new XElement(Data + "x", new XAttribute("type", "submit"),
+                    new XElement(Data + "field", new XAttribute("type", "hidden"), new XAttribute("var", "FORM_TYPE"),
+                        new XElement(Data + "value", "http://jabber.org/protocol/pubsub#publish-options")),
+                    Field("secret", secret!))));
+            await a.DisconnectAsync();
+        }
+
+        await using var b = await TinyXmppClient.ConnectAsync(server, bob, "pw-b");
+        await b.SendMessageAsync($"{alice}@{server.Domain}", body);
+        return alice;
     }
 
     // Runs an ad-hoc command as Monal 5.0–5.1 does and returns the form of its status='complete' reply.

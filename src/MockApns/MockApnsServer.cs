@@ -31,6 +31,7 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     private readonly ECDsa? _providerKey;
     private readonly ConcurrentDictionary<string, ConnectionContext> _connections = new();
     private readonly ConcurrentQueue<MockApnsRequest> _requests = new();
+    private readonly ConcurrentDictionary<string, byte> _delivered = new(StringComparer.OrdinalIgnoreCase);
     private readonly Lock _lock = new();
     private readonly List<ScriptedAction> _next = [];
     private readonly Dictionary<string, ScriptedAction> _perToken = new(StringComparer.OrdinalIgnoreCase);
@@ -44,6 +45,7 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     private long _latencyTicks;
     private long _stallUntilTicks;
     private int _abandoned;
+    private int _duplicates;
 
     private MockApnsServer(MockApnsOptions options, WebApplication app, X509Certificate2? certificate)
     {
@@ -78,6 +80,12 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     public int MaxConcurrentRequests => Volatile.Read(ref _maxConcurrent);
 
     public int StalledRequests => Volatile.Read(ref _stalled);
+
+    /// <summary>
+    /// Pushes answered 200 whose apns-id had already been answered 200: the same notification delivered twice, which
+    /// the pipeline promises never to do. Counted whether or not requests are recorded, so benchmarks measure it too.
+    /// </summary>
+    public int DuplicateDeliveries => Volatile.Read(ref _duplicates);
 
     // How often a key id's JWT changed after its first one.
     public int ProviderTokenChanges => Volatile.Read(ref _tokenChanges);
@@ -412,6 +420,10 @@ public sealed partial class MockApnsServer : IAsyncDisposable
             recorded.Status = 0;
             recorded.Reason = "ClientGaveUp";
             Interlocked.Increment(ref _abandoned);
+        }
+        else if (status == 200 && !_delivered.TryAdd(apnsId, 0))
+        {
+            Interlocked.Increment(ref _duplicates);
         }
     }
 

@@ -29,8 +29,13 @@ switch (verb)
         Console.WriteLine("""
             usage: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- <verb> [options]
               ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
-              e2e [--quick] [--devices N] [--outstanding N] [--pool N] [--trace F]  end to end: serve + PostgreSQL + mock APNs under the load generator
+              e2e [--quick] [--devices N] [--outstanding N] [--pool N] [--mix first|steady|both] [--serve:Section:Key=Value]
+                  [--open-seconds N] [--closed-seconds N] [--trace F]
+                                                          end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
+              e2e --ab A B [--rounds N] [e2e options]     A/B: two builds or settings alternated N times, medians and spreads
+                                                          (A, B: '.' = this build, or a git ref; each may add +--Section:Key=Value)
+              e2e --soak [--minutes 30] [--rate 1000]     one open-loop rate held for minutes, one row a minute (RSS, handles, p99)
               rebuild [--events N]                          projection rebuild events/s per projection (issue 5)
               lag [--rate N] [--seconds N] [--range-size N] async projection lag while N pushes/s are appended (issue 5)
               purge [--events N] [--appenders 64] [--normal-seconds 5] [--removal detach|drop]

@@ -16,6 +16,12 @@ internal sealed class DomainLimiter
 {
     private static readonly TimeSpan LimitedFor = TimeSpan.FromMinutes(1);
 
+    /// <summary>Below this many publishes pending in all, none is refused for overload: too few to be a queue worth refusing.</summary>
+    private const int OverloadFloor = 256;
+
+    /// <summary>A domain with fewer publishes pending than this is never refused for overload, whatever its share.</summary>
+    private const int OverloadDomainFloor = 64;
+
     private readonly ConcurrentDictionary<string, DomainSlot> _domains = new(StringComparer.Ordinal);
     private readonly LimitsOptions _options;
     private readonly TimeProvider _clock;
@@ -23,6 +29,9 @@ internal sealed class DomainLimiter
     private readonly IngestMetrics _metrics;
     private readonly ILogger<DomainLimiter> _logger;
     private readonly DomainSlot _overflow;
+    private readonly StandingQueue _queue;
+    private int _pending;
+    private int _activeDomains;
     private int _sweeping;
     private long _lastSweepTicks;
 
@@ -35,6 +44,7 @@ internal sealed class DomainLimiter
         _logger = logger;
         _notices = new LimitNotices(clock);
         _overflow = NewSlot(clock.GetUtcNow());
+        _queue = new StandingQueue(_options.QueueDelayTarget, _options.QueueDelayInterval, clock);
         _lastSweepTicks = clock.GetUtcNow().UtcTicks;
     }
 
@@ -51,22 +61,38 @@ internal sealed class DomainLimiter
         }
     }
 
+    /// <summary>Publishes admitted and not yet answered, all domains together.</summary>
+    public int Pending => Volatile.Read(ref _pending);
+
     /// <summary>
     /// Admits one publish of <paramref name="domain"/>, or names the limit that refuses it. An admitted publish holds
-    /// <paramref name="slot"/> until <see cref="Exit"/>.
+    /// <paramref name="admission"/> until <see cref="Exit"/>.
     /// </summary>
-    public LimitKind? TryEnter(string domain, out DomainSlot slot)
+    /// <remarks>
+    /// Besides the domain's own limits, the process's: while publishes queue steadily (<see cref="StandingQueue"/>),
+    /// a domain holding at least its share of the pending publishes (all pending ÷ domains with any pending) is
+    /// refused, so a flood is answered at once and a quiet domain still gets in.
+    /// </remarks>
+    public LimitKind? TryEnter(string domain, out Admission admission)
     {
         ArgumentNullException.ThrowIfNull(domain);
         var now = _clock.GetUtcNow();
         MaybeSweep(now);
-        slot = SlotOf(domain, now);
+        var slot = SlotOf(domain, now);
+        admission = new Admission(slot, _queue.Now());
         LimitKind? refused = null;
+        var pending = Pending;
+        var overloaded = pending >= OverloadFloor && _queue.IsStanding(pending);
         lock (slot)
         {
             if (slot.Pending >= _options.MaxPendingPerDomain)
             {
                 refused = LimitKind.DomainPending;
+            }
+            else if (overloaded && slot.Pending >= OverloadDomainFloor
+                     && (long)slot.Pending * Math.Max(1, Volatile.Read(ref _activeDomains)) >= pending)
+            {
+                refused = LimitKind.Overload;
             }
             else if (!slot.Bucket.TryTake(now))
             {
@@ -74,7 +100,12 @@ internal sealed class DomainLimiter
             }
             else
             {
-                slot.Pending++;
+                if (slot.Pending++ == 0)
+                {
+                    Interlocked.Increment(ref _activeDomains);
+                }
+
+                Interlocked.Increment(ref _pending);
             }
 
             if (refused is not null)
@@ -99,19 +130,30 @@ internal sealed class DomainLimiter
     }
 
     /// <summary>The admitted publish is answered.</summary>
-    public static void Exit(DomainSlot slot)
+    public void Exit(Admission admission)
     {
+        var slot = admission.Slot;
         ArgumentNullException.ThrowIfNull(slot);
         lock (slot)
         {
-            slot.Pending--;
+            if (--slot.Pending == 0)
+            {
+                Interlocked.Decrement(ref _activeDomains);
+            }
         }
+
+        Interlocked.Decrement(ref _pending);
+        _queue.Answered(admission.AdmittedAt);
     }
 
-    private string Setting(LimitKind kind) => kind == LimitKind.DomainPending
-        ? $"Limits:MaxPendingPerDomain = {_options.MaxPendingPerDomain}"
-        : string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"Limits:PublishesPerSecond = {_options.PublishesPerSecond:0.##}, Limits:PublishBurst = {_options.PublishBurst}");
+    private string Setting(LimitKind kind) => kind switch
+    {
+        LimitKind.DomainPending => $"Limits:MaxPendingPerDomain = {_options.MaxPendingPerDomain}",
+        LimitKind.Overload => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"Limits:QueueDelayTarget = {_options.QueueDelayTarget.TotalMilliseconds:0} ms over Limits:QueueDelayInterval = {_options.QueueDelayInterval.TotalMilliseconds:0} ms; {Pending} publishes pending"),
+        _ => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"Limits:PublishesPerSecond = {_options.PublishesPerSecond:0.##}, Limits:PublishBurst = {_options.PublishBurst}"),
+    };
 
     private DomainSlot SlotOf(string domain, DateTimeOffset now)
     {
@@ -173,6 +215,9 @@ internal sealed class DomainLimiter
             Volatile.Write(ref _sweeping, 0);
         }
     }
+
+    /// <summary>An admitted publish: its domain's slot and when it was admitted (for <see cref="StandingQueue"/>).</summary>
+    internal readonly record struct Admission(DomainSlot Slot, long AdmittedAt);
 
     /// <summary>One domain's state, guarded by its own lock.</summary>
     internal sealed class DomainSlot(TokenBucket bucket)

@@ -14,6 +14,12 @@ internal enum LimitKind
 
     /// <summary>An HTTP client's registration requests (<c>Limits:Http:RequestsPerMinute</c>).</summary>
     HttpRequests,
+
+    /// <summary>
+    /// The whole process is behind: publishes wait longer than <c>Limits:QueueDelayTarget</c> steadily, and this
+    /// domain has at least its share of those pending.
+    /// </summary>
+    Overload,
 }
 
 /// <summary>Metric tag values of <see cref="LimitKind"/>.</summary>
@@ -25,6 +31,7 @@ internal static class LimitKinds
         LimitKind.DomainPending => "domain-pending",
         LimitKind.NewDevices => "new-devices",
         LimitKind.HttpRequests => "http-requests",
+        LimitKind.Overload => "overload",
         _ => "other",
     };
 }

@@ -28,6 +28,18 @@ public sealed class LimitsOptions
     /// </summary>
     public int MaxPendingPerDomain { get; set; } = 1_024;
 
+    /// <summary>
+    /// How long publishes may wait in this process, steadily, before it refuses more (issue 16): when even the
+    /// quickest publish answered during <see cref="QueueDelayInterval"/> took longer, the process is behind, and new
+    /// publishes of the domains holding at least their share of those pending are answered
+    /// <c>wait</c>/<c>resource-constraint</c> at once instead of queueing for seconds. A burst that drains within the
+    /// interval is never refused. Zero turns the check off.
+    /// </summary>
+    public TimeSpan QueueDelayTarget { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The window over which <see cref="QueueDelayTarget"/> must be exceeded throughout.</summary>
+    public TimeSpan QueueDelayInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>New devices one domain may create per hour (publishes to unknown tokens, ad-hoc registrations).</summary>
     public double NewDevicesPerHour { get; set; } = 10_000;
 
@@ -83,6 +95,16 @@ public sealed class LimitsOptions
             problems.Add("Limits:MaxDomains must be at least 1.");
         }
 
+        if (QueueDelayTarget < TimeSpan.Zero)
+        {
+            problems.Add("Limits:QueueDelayTarget must not be negative (zero turns the overload check off).");
+        }
+
+        if (QueueDelayInterval <= TimeSpan.Zero)
+        {
+            problems.Add("Limits:QueueDelayInterval must be positive.");
+        }
+
         CheckBucket(problems, "Limits:NewDevicesPerHour", NewDevicesPerHour, "Limits:NewDeviceBurst", NewDeviceBurst);
         CheckBucket(problems, "Limits:Http:NewDevicesPerHour", Http.NewDevicesPerHour, "Limits:Http:NewDeviceBurst", Http.NewDeviceBurst);
         if (Http.RequestsPerMinute < 1)
@@ -106,6 +128,7 @@ public sealed class LimitsOptions
     /// <summary>One line for doctor and /health/ready.</summary>
     public string Describe() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"per domain: {PublishesPerSecond:0.##} publishes/s (burst {PublishBurst}), {MaxPendingPerDomain} pending, " +
+        $"over its share while publishes wait over {QueueDelayTarget.TotalMilliseconds:0} ms for {QueueDelayInterval.TotalMilliseconds:0} ms, " +
         $"{NewDevicesPerHour:0.##} new devices/h (burst {NewDeviceBurst}); per HTTP client: {Http.RequestsPerMinute} " +
         $"registrations/min (burst {Http.RequestBurst}), {Http.NewDevicesPerHour:0.##} new devices/h (burst {Http.NewDeviceBurst})");
 

@@ -46,10 +46,11 @@ internal sealed class PublishHandler(
         var mode = request.Secret is not null ? "registered" : "stateless";
         // The sending domain's own limits first: its excess is answered here, before it can take a share of what all
         // domains share (the pending appends below, the component link's in-flight stanzas).
-        if (limiter.TryEnter(request.FromDomain, out var slot) is not null)
+        if (limiter.TryEnter(request.FromDomain, out var admission) is { } refusal)
         {
-            metrics.Published(mode, null, PublishOutcome.DomainLimited);
-            return PublishOutcome.DomainLimited;
+            var outcome = refusal == LimitKind.Overload ? PublishOutcome.ResourceConstraint : PublishOutcome.DomainLimited;
+            metrics.Published(mode, null, outcome);
+            return outcome;
         }
 
         try
@@ -58,7 +59,7 @@ internal sealed class PublishHandler(
         }
         finally
         {
-            DomainLimiter.Exit(slot);
+            limiter.Exit(admission);
         }
     }
 

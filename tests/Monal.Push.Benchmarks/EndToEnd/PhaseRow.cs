@@ -12,6 +12,12 @@ internal sealed record PhaseRow(
     long PushesDelivered,
     long PushesFailed)
 {
+    /// <summary>Pushes the mock answered 200 whose apns-id it had answered 200 before (the target is zero).</summary>
+    public long DuplicateDeliveries { get; init; }
+
+    /// <summary>What the database's client backends were doing during the phase (<see cref="WaitSampler"/>).</summary>
+    public string DatabaseWaits { get; init; } = "";
+
     public double Seconds => (Result.EndedAt - Result.StartedAt).TotalSeconds;
 
     public double DeliveredPerSecond => Seconds > 0 ? PushesDelivered / Seconds : 0;

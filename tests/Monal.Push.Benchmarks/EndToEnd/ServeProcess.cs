@@ -79,6 +79,11 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public long Rss() => StatusKb("VmRSS:") * 1024;
 
+    /// <summary>Open file descriptors (sockets included): a leak shows as growth over a soak.</summary>
+    public int OpenHandles() => Directory.GetFileSystemEntries($"/proc/{Id}/fd").Length;
+
+    public int Threads() => (int)StatusKb("Threads:");
+
     /// <summary>Resets VmHWM to the current RSS (writing 5 to clear_refs, Linux 4.0+); false when not allowed.</summary>
     public bool ResetPeakRss()
     {

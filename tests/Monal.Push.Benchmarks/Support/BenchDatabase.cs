@@ -24,7 +24,7 @@ internal sealed class BenchDatabase : IAsyncDisposable
 
     public string ConnectionString { get; }
 
-    public static async Task<BenchDatabase> StartAsync()
+    public static async Task<BenchDatabase> StartAsync(bool migrate = true)
     {
         var folder = Path.Combine(Path.GetTempPath(), "monal-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var external = Environment.GetEnvironmentVariable("MONAL_BENCH_DB");
@@ -43,7 +43,11 @@ internal sealed class BenchDatabase : IAsyncDisposable
         var builder = new NpgsqlDataSourceBuilder(cs);
         LedgerDataSource.PrepareStatements(builder, cs);
         var dataSource = builder.Build();
-        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        if (migrate)
+        {
+            await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
+        }
+
         return new BenchDatabase(cluster, folder, dataSource, cs);
     }
 

@@ -58,6 +58,9 @@ internal sealed class DeviceSet
 
     public int UsableRegisteredCount => _usableRegistered.Length;
 
+    /// <summary>Devices [RegisteredCount, Count) publish statelessly (node = token).</summary>
+    public int StatelessCount => _tokens.Length - RegisteredCount;
+
     public string TokenOf(int device) => _tokenText[device];
 
     public Guid NodeOf(int device) => _nodes[device];
@@ -98,7 +101,7 @@ internal sealed class DeviceSet
         {
             if (_secrets[device] is { } secret)
             {
-                return new Publish(RequestCategory.Registered, style, domain, _registeredNodes[device]!, secret);
+                return new Publish(RequestCategory.Registered, style, DomainOf(device), _registeredNodes[device]!, secret);
             }
 
             // Registration failed (or was skipped): publish to a stateless device instead.
@@ -106,7 +109,21 @@ internal sealed class DeviceSet
             device = Math.Min(device, _tokens.Length - 1);
         }
 
-        return new Publish(RequestCategory.Stateless, style, domain, _tokens[device], _pushModule);
+        return new Publish(RequestCategory.Stateless, style, DomainOf(device), _tokens[device], _pushModule);
+    }
+
+    /// <summary>
+    /// The server a device's account lives on: always the same one, as on the real network (a user's push registration
+    /// is made by their own server), so the device's known domains stop growing after its first publish.
+    /// </summary>
+    private byte[] DomainOf(int device) => _domains[device % _domains.Length];
+
+    /// <summary>The <paramref name="k"/>-th stateless device's publish (wrapping around), Prosody-style.</summary>
+    public Publish Stateless(long k)
+    {
+        var device = RegisteredCount + (int)(k % Math.Max(1, StatelessCount));
+        device = Math.Min(device, _tokens.Length - 1);
+        return new Publish(RequestCategory.Stateless, PublishStyle.ProsodySummary, DomainOf(device), _tokens[device], _pushModule);
     }
 
     /// <summary>One publish to write: the byte arrays are shared and must not be changed.</summary>

@@ -17,6 +17,12 @@ internal sealed record LoadPhase(string Name, double? Rate, int? Outstanding, Ti
 
     public TimeSpan Drain { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Publish to the stateless devices in order, each once (with <see cref="MaxRequests"/> their number), instead of
+    /// picking devices at random: creates every device, so that later phases publish to devices that exist.
+    /// </summary>
+    public bool EachStatelessDeviceOnce { get; init; }
+
     public bool IsOpenLoop => Rate is not null;
 
     public string Describe() => IsOpenLoop

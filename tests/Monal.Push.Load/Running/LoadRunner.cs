@@ -30,6 +30,8 @@ internal sealed class LoadRunner : IAsyncDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(MaxBatch * 1024);
     private volatile Recorder? _current;
     private long _nextSeq;
+    private long _sequentialCursor;
+    private bool _sequential;
     private long _outstanding;
     private long _lateReplies;
     private long _strayReplies;
@@ -64,6 +66,7 @@ internal sealed class LoadRunner : IAsyncDisposable
         var start = Stopwatch.GetTimestamp();
         recorder.StartTicks = start;
         _current = recorder;
+        _sequential = phase.EachStatelessDeviceOnce;
         var sent = phase.IsOpenLoop
             ? await OpenLoopAsync(phase, start, deadline, ct)
             : await ClosedLoopAsync(phase, recorder, start, ct);
@@ -156,7 +159,7 @@ internal sealed class LoadRunner : IAsyncDisposable
 
     private void Append(long scheduled, long unixMs)
     {
-        var publish = _devices.Next(_random);
+        var publish = _sequential ? _devices.Stateless(_sequentialCursor++) : _devices.Next(_random);
         var seq = _nextSeq++;
         var slot = (int)(seq & RingMask);
         _sentAt[slot] = scheduled;

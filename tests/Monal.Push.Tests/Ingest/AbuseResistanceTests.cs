@@ -163,14 +163,14 @@ public sealed class AbuseResistanceTests
             if (limiter.TryEnter("noisy.example", out var slot) is null)
             {
                 admitted++;
-                DomainLimiter.Exit(slot);
+                limiter.Exit(slot);
             }
         }
 
         Assert.Equal(20, admitted);
         Assert.Equal(LimitKind.PublishRate, limiter.TryEnter("noisy.example", out _));
         Assert.Null(limiter.TryEnter("quiet.example", out var quietSlot));
-        DomainLimiter.Exit(quietSlot);
+        limiter.Exit(quietSlot);
         Assert.Equal(1, limiter.Limited);
 
         clock.Advance(TimeSpan.FromSeconds(1));
@@ -180,17 +180,17 @@ public sealed class AbuseResistanceTests
             if (limiter.TryEnter("noisy.example", out var slot) is null)
             {
                 admitted++;
-                DomainLimiter.Exit(slot);
+                limiter.Exit(slot);
             }
         }
 
         Assert.Equal(10, admitted);
 
         // Five publishes of one domain still being handled hold all it may hold; an answered one frees its place.
-        var held = Enumerable.Range(0, 5).Select(_ => limiter.TryEnter("slow.example", out var s) is null ? s : null).ToList();
-        Assert.All(held, Assert.NotNull);
+        var held = Enumerable.Range(0, 5).Select(_ => limiter.TryEnter("slow.example", out var s) is null ? s : (DomainLimiter.Admission?)null).ToList();
+        Assert.All(held, h => Assert.True(h.HasValue));
         Assert.Equal(LimitKind.DomainPending, limiter.TryEnter("slow.example", out _));
-        DomainLimiter.Exit(held[0]!);
+        limiter.Exit(held[0]!.Value);
         Assert.Null(limiter.TryEnter("slow.example", out _));
 
         // The log line is rate-limited itself: one per domain per minute, whatever the number of refusals.

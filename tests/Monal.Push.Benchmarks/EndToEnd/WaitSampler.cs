@@ -1,0 +1,77 @@
+using System.Globalization;
+using Npgsql;
+
+namespace Monal.Push.Benchmarks.EndToEnd;
+
+/// <summary>
+/// Samples <c>pg_stat_activity</c> every 100 ms while a phase runs and counts what the database's client backends were
+/// doing: on CPU (<c>active</c>, no wait event), waiting on a lock, on the WAL, on the client… The counts say where the
+/// database's share of a publish goes, next to serve's CPU (docs/benchmarks.md, "Where the time goes").
+/// </summary>
+internal sealed class WaitSampler : IAsyncDisposable
+{
+    private readonly Dictionary<string, long> _counts = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _sampling;
+    private long _samples;
+
+    private WaitSampler(NpgsqlDataSource dataSource) => _sampling = Task.Run(() => SampleAsync(dataSource, _stop.Token));
+
+    public static WaitSampler Start(NpgsqlDataSource dataSource) => new(dataSource);
+
+    /// <summary>Stops sampling and describes the most frequent states, as the average number of backends in each.</summary>
+    public async Task<string> StopAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _sampling;
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped.
+        }
+
+        if (_samples == 0)
+        {
+            return "no samples";
+        }
+
+        return string.Join(", ", _counts.OrderByDescending(c => c.Value).Take(6)
+            .Select(c => $"{c.Key} {(double)c.Value / _samples:0.00}".ToString(CultureInfo.InvariantCulture)));
+    }
+
+    private async Task SampleAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("""
+            select case when state = 'active' and wait_event is null then 'cpu'
+                        when state = 'active' then wait_event_type || ':' || wait_event
+                        when state like 'idle in transaction%' then 'idle-in-tx'
+                        else null end
+            from pg_stat_activity
+            where backend_type = 'client backend' and pid <> pg_backend_pid()
+            """, connection);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                if (!reader.IsDBNull(0))
+                {
+                    var key = reader.GetString(0);
+                    _counts[key] = _counts.GetValueOrDefault(key) + 1;
+                }
+            }
+
+            _samples++;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stop.Dispose();
+    }
+}

@@ -27,6 +27,8 @@ namespace Monal.Push.Projections.Devices;
 /// cache is emptied when it comes back;</item>
 /// <item>and every entry expires after a short TTL, which bounds what a half-open connection could hide.</item>
 /// </list>
+/// An unknown device is never cached: it is asked of the database each time, so that a device created by another
+/// process (whose first publish does not NOTIFY, for the sake of group commit) is seen at once.
 /// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.4 KB each).
 /// </remarks>
 public sealed class DeviceDirectory : IAsyncDisposable
@@ -87,7 +89,13 @@ public sealed class DeviceDirectory : IAsyncDisposable
         var epoch = Epoch(deviceId);
         var started = _clock.GetTimestamp();
         var state = await LoadAsync(deviceId, ct);
-        Remember(deviceId, new Entry(Intern(state), started), epoch);
+        if (state is not null)
+        {
+            // Only found devices are kept: a device created a moment later is then never hidden by a cached "unknown",
+            // so its creation needs no announcement (migrations/0010_quiet_stateless_creation.sql).
+            Remember(deviceId, new Entry(Intern(state), started), epoch);
+        }
+
         return state;
     }
 

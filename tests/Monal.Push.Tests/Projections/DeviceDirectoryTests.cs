@@ -78,6 +78,50 @@ public sealed class DeviceDirectoryTests
     }
 
     [Fact]
+    public async Task GetAsync_Should_SeeAStatelessDeviceAtOnce_When_AnotherProcessCreatedItWithoutAnnouncingIt()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        await using var directory = Directory(dataSource);
+        await using var processA = Store(dataSource, directory);
+        await using var processB = Store(dataSource);
+        var stateless = Guid.CreateVersion7();
+        var registered = Guid.CreateVersion7();
+        await processA.AppendAsync(Guid.CreateVersion7(), "device", ExpectedVersion.Any, [Registered(Guid.CreateVersion7())]);
+        await WaitUntilAsync(async () => { await directory.GetAsync(stateless); return directory.IsListening; }, because: "LISTEN");
+        Assert.Null(await directory.GetAsync(stateless));
+
+        // Who hears what the devices channel announces, from here on.
+        await using var listener = await dataSource.OpenConnectionAsync();
+        var heard = new List<string>();
+        listener.Notification += (_, e) => { lock (heard) { heard.Add(e.Payload); } };
+        await using (var listen = new Npgsql.NpgsqlCommand($"listen {DeviceDirectory.NotifyChannel}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+
+        // B creates the stateless device with its first push, then registers a device (which is announced).
+        await processB.AppendAsync(stateless, "device", ExpectedVersion.NoStream,
+            [Registered(stateless) with { Mode = DeviceMode.Stateless, SecretHash = null }, Requested(stateless)]);
+        await processB.AppendAsync(registered, "device", ExpectedVersion.NoStream, [Registered(registered)]);
+
+        // A's "unknown" was not kept: the very next lookup finds the device, with no announcement to wait for.
+        Assert.True((await directory.GetAsync(stateless))!.IsActive);
+        // Notifications arrive in commit order: once the registration's is heard, the creation's would have been.
+        await WaitUntilAsync(async () =>
+        {
+            await listener.WaitAsync(TimeSpan.FromMilliseconds(100));
+            lock (heard)
+            {
+                return heard.Contains(registered.ToString());
+            }
+        }, TimeSpan.FromSeconds(10), "the registration's announcement");
+        lock (heard)
+        {
+            Assert.DoesNotContain(stateless.ToString(), heard);
+        }
+    }
+
+    [Fact]
     public async Task Seed_Should_KeepAHundredThousandDevicesWellUnder100MB_When_TheCacheIsFull()
     {
         var dataSource = await TestDatabase.DataSourceAsync();

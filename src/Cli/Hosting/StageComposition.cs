@@ -33,7 +33,7 @@ internal static class StageComposition
         // finishes or hands back its claims, then the ledger flushes the group commit.
         services.AddDelivery(configuration);
         services.AddIngest(configuration);
-        services.AddObservability();
+        services.AddObservability(configuration);
         AddHttpEdge(services, configuration);
     }
 

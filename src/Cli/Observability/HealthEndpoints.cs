@@ -2,13 +2,14 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Monal.Push.Projections.Daemon;
 
 namespace Monal.Push.Cli.Observability;
 
-/// <summary>`/health` (liveness), `/health/ready` (every readiness check, as JSON) and `/metrics` (Prometheus text).</summary>
+/// <summary>`/health` (liveness), `/health/ready` (every readiness check, as JSON) and `/metrics` (Prometheus text, MetricsExport).</summary>
 internal static class HealthEndpoints
 {
     public const string ReadyTag = "ready";
@@ -18,9 +19,9 @@ internal static class HealthEndpoints
     private static readonly System.Diagnostics.Metrics.Gauge<long> ProjectionLag =
         Meter.CreateGauge<long>("monal_projection_lag", "{events}", "Events each projection is behind the log");
 
-    public static IServiceCollection AddObservability(this IServiceCollection services)
+    public static IServiceCollection AddObservability(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSingleton<PrometheusMetrics>();
+        services.AddMetricsExport(configuration);
         services.AddHealthChecks()
             .AddCheck<LedgerHealthCheck>("ledger", tags: [ReadyTag])
             .AddCheck<PushModulesHealthCheck>("push-modules", tags: [ReadyTag])
@@ -30,27 +31,32 @@ internal static class HealthEndpoints
 
     public static void MapObservability(this WebApplication app)
     {
-        // Created now, so instruments published before the first scrape are seen from the start.
-        var metrics = app.Services.GetRequiredService<PrometheusMetrics>();
         app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteJson });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = _ => true, ResponseWriter = WriteJson });
-        app.MapGet("/metrics", async (ProjectionStatus projections, CancellationToken ct) =>
+        app.MapMetricsScrape(scrape => scrape.Use(async (context, next) =>
         {
-            // Projection lag is read from the database at scrape time (a gauge, not an accumulated counter).
-            try
-            {
-                foreach (var row in await projections.GetStatusAsync(ct))
-                {
-                    ProjectionLag.Record(row.Lag, new KeyValuePair<string, object?>("projection", row.Name));
-                }
-            }
-            catch (Npgsql.NpgsqlException)
-            {
-                // The ledger is unreachable: /health/ready says so; the other metrics are still worth serving.
-            }
+            await RecordProjectionLagAsync(context.RequestServices.GetRequiredService<ProjectionStatus>(), context.RequestAborted);
+            await next(context);
+        }));
+    }
 
-            return Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
-        });
+    /// <summary>
+    /// Projection lag is read from the database at scrape time, once a scrape (a gauge, not an accumulated counter);
+    /// an OTLP export sends the value the last scrape read.
+    /// </summary>
+    private static async Task RecordProjectionLagAsync(ProjectionStatus projections, CancellationToken ct)
+    {
+        try
+        {
+            foreach (var row in await projections.GetStatusAsync(ct))
+            {
+                ProjectionLag.Record(row.Lag, new KeyValuePair<string, object?>("projection", row.Name));
+            }
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            // The ledger is unreachable: /health/ready says so; the other metrics are still worth serving.
+        }
     }
 
     private static Task WriteJson(HttpContext context, HealthReport report)

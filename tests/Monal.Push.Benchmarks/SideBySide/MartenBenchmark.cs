@@ -100,9 +100,8 @@ internal static class MartenBenchmark
     }
 
     /// <summary>
-    /// Every device stream exists in both stores before the windows, as a registered device's does: Marten's quick
-    /// append refuses some concurrent first appends to one new stream (a version conflict on
-    /// <c>pk_mt_events_stream_and_version</c>), which a device's first publishes never race in the product.
+    /// Every device stream exists in both stores before the windows, as a registered device's does, so the windows
+    /// measure appends to existing streams only (not stream creation) in both.
     /// </summary>
     private static async Task CreateStreamsAsync(EventStore ours, DocumentStore marten, Guid[] devices)
     {

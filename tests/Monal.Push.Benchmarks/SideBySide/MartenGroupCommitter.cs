@@ -70,8 +70,9 @@ internal sealed class MartenGroupCommitter : IAsyncDisposable
 
     private async Task CommitAsync(List<Pending> batch)
     {
-        // Two sessions appending to one stream at once make Marten 9.62's quick append throw
-        // EventStreamUnexpectedMaxEventIdException (pk_mt_events_stream_and_version) although no version was
+        // Marten 9.62's mt_quick_append_events reads the stream's version with a plain SELECT (no FOR UPDATE), so two
+        // sessions appending to one stream at once both take the next version, and the later insert fails on
+        // pk_mt_events_stream_and_version (EventStreamUnexpectedMaxEventIdException) although no version was
         // expected: a race, not a caller's fault, so the whole batch is tried again (up to 3 times) before each event
         // is tried alone, as our store does to find a culprit.
         for (var attempt = 1; ; attempt++)

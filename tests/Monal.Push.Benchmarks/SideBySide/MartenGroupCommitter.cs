@@ -9,7 +9,7 @@ namespace Monal.Push.Benchmarks.SideBySide;
 /// event each in a bounded channel; <paramref name="writers"/> loops each take whatever queued while their last
 /// session was saving (up to <paramref name="maxBatch"/>), append it all to one lightweight session, in stream id
 /// order (so two sessions lock <c>mt_streams</c> rows in the same order and never deadlock), and complete every
-/// caller once <c>SaveChangesAsync</c> has committed. About 70 lines, like the one of the earlier one-off run.
+/// caller once <c>SaveChangesAsync</c> has committed.
 /// <paramref name="sharded"/> gives each writer its own queue and sends a stream's events always to the same one, so
 /// two sessions of this process never append to one stream at once (see <see cref="CommitAsync"/>); without it all
 /// writers share one queue, as our store's do.

@@ -3,6 +3,7 @@ using Monal.Push.Benchmarks.EndToEnd;
 using Monal.Push.Benchmarks.Ledger;
 using Monal.Push.Benchmarks.Projections;
 using Monal.Push.Benchmarks.Purge;
+using Monal.Push.Benchmarks.SideBySide;
 
 // Benchmarks are programs, never tests (README: "Benchmarks"). Each verb prints one table and the command that
 // produced it; docs/benchmarks.md keeps the figures.
@@ -22,6 +23,8 @@ switch (verb)
         return await PurgeBenchmark.RunAsync(rest);
     case "delivery":
         return await DeliveryBenchmark.RunAsync(rest);
+    case "marten":
+        return await MartenBenchmark.RunAsync(rest);
     case "micro":
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AppendBenchmark).Assembly).Run(rest);
         return 0;
@@ -41,6 +44,9 @@ switch (verb)
               purge [--events N] [--appenders 64] [--normal-seconds 5] [--removal detach|drop]
                                                           partition purge vs naive DELETE, ingestion during each (issue 6)
               delivery [--pushes N] [--backlog]             dispatcher pushes/s and latency vs raw HTTP/2 ceiling (issue 4)
+              marten [--quick] [--seconds N] [--rounds N] [--callers 256] [--events N]
+                                                          Marten 9 beside our store: appends in alternating windows, then
+                                                          the push-log purge of N events (docs/benchmarks.md "Marten side by side")
               micro [BenchmarkDotNet switches]              BenchmarkDotNet micro-benchmarks
             """);
         return verb == "help" ? 0 : 2;

@@ -8,8 +8,9 @@ namespace Monal.Push.Ledger.EventStore;
 /// forever on a position that will never appear (burned by a rolled-back transaction, or deleted).
 /// </summary>
 /// <remarks>
-/// Marten's high-water detector skips a gap after a timeout, which can skip a slow transaction's event. This feed
-/// proves a gap dead instead. Every append takes its xid before it draws a position (EventStore.Append.cs). So if
+/// Marten's high-water detector skipped a gap after a timeout before 9.16.1, which could skip a slow transaction's
+/// event (what it does now: docs/architecture.md "Why not Marten and Wolverine"). This feed proves a gap dead
+/// instead, without a clock. Every append takes its xid before it draws a position (EventStore.Append.cs). So if
 /// a read sees position P visible, every position below P was drawn by a transaction whose xid had been assigned
 /// before that read, hence below the snapshot xmax taken right after it. Once a later snapshot's xmin passes that
 /// xmax, all those transactions have ended, and a position below P that is still invisible never will be.

@@ -8,8 +8,9 @@ namespace Monal.Push.Ledger.EventStore;
 /// <summary>
 /// The event store on PostgreSQL, shaped like Marten's: a streams table whose version row is the authority for
 /// stream versions, an events table and a day-partitioned push_events table sharing one global sequence, inline
-/// projections in the append transaction, and group commit on the hot path. Marten itself is not served by the
-/// registry here, so this is written by hand; docs/architecture.md explains the design.
+/// projections in the append transaction, and group commit on the hot path. Written by hand: Marten was not served
+/// when the project began, and measured beside Marten 9 it is kept (docs/architecture.md "Why not Marten and
+/// Wolverine"); docs/architecture.md explains the design.
 /// </summary>
 public sealed partial class EventStore : IAsyncDisposable
 {

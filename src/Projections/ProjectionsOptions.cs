@@ -36,8 +36,13 @@ public sealed class ProjectionsOptions
     /// <summary>Longest back-off after a failed page.</summary>
     public TimeSpan MaxErrorBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long DeviceDirectory may serve a cached device without asking the database.</summary>
-    public TimeSpan DeviceCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long DeviceDirectory may serve a cached active device without asking the database (an inactive one: 2 s at
+    /// most). Changes are evicted by NOTIFY; the TTL only bounds what a lost notification could hide, and a stale
+    /// "active" is harmless (the append refuses a push to an inactive device). 30 s (was 2 s) lets a device published
+    /// to every few seconds skip the lookup: docs/benchmarks.md, "Issue 16".
+    /// </summary>
+    public TimeSpan DeviceCacheTtl { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Most devices DeviceDirectory keeps in memory (about 0.4 KB each).</summary>
     public int DeviceCacheSize { get; set; } = 100_000;

@@ -25,7 +25,8 @@ namespace Monal.Push.Projections.Devices;
 /// commit cannot re-insert the old state after the notification was handled;</item>
 /// <item>while the LISTEN connection is down (notifications may be lost) nothing is served from the cache, and the
 /// cache is emptied when it comes back;</item>
-/// <item>and every entry expires after a short TTL, which bounds what a half-open connection could hide.</item>
+/// <item>and every entry expires after a TTL (<see cref="ProjectionsOptions.DeviceCacheTtl"/>, 30 s; 2 s for a device that
+/// is not active), which bounds what a half-open connection could hide.</item>
 /// </list>
 /// An unknown device is never cached: it is asked of the database each time, so that a device created by another
 /// process (whose first publish does not NOTIFY, for the sake of group commit) is seen at once.
@@ -55,6 +56,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
     // Eviction counters: one for "everything" and one per stripe of devices, so that a load is discarded only when
     // its own device (or one sharing its stripe) was evicted meanwhile, not whenever any device changed somewhere.
     private const int Stripes = 4096;
+    private static readonly TimeSpan InactiveTtl = TimeSpan.FromSeconds(2);
     private readonly long[] _stripes = new long[Stripes];
     private long _epoch;
     private int _count;
@@ -81,9 +83,16 @@ public sealed class DeviceDirectory : IAsyncDisposable
     public async Task<DeviceState?> GetAsync(Guid deviceId, CancellationToken ct = default)
     {
         EnsureListening();
-        if (_listening && _cache.TryGetValue(deviceId, out var hit) && _clock.GetElapsedTime(hit.LoadedAt) < _ttl)
+        if (_listening && _cache.TryGetValue(deviceId, out var hit) && _clock.GetElapsedTime(hit.LoadedAt) is var age && age < _ttl)
         {
-            return hit.ToState(deviceId);
+            // A device that is not active may become active again (registered anew); its entry is trusted only briefly,
+            // so a lost notification cannot make us answer item-not-found (which makes a server drop the registration)
+            // for longer than that.
+            var cached = hit.ToState(deviceId);
+            if (cached is { IsActive: true } || age < InactiveTtl)
+            {
+                return cached;
+            }
         }
 
         var epoch = Epoch(deviceId);

@@ -188,7 +188,7 @@ public sealed partial class EventStore
         var eMeta = new byte[]?[total];
         var ePush = new bool[total];
         var offsets = new Dictionary<Guid, long>(byStream.Count);
-        var pendingEvents = _inline.Length > 0 || Committed is not null ? new List<PendingEvent>(total) : null;
+        var pendingEvents = _inline.Length > 0 ? new List<PendingEvent>(total) : null;
         var n = 0;
         foreach (var p in batch)
         {
@@ -227,11 +227,15 @@ public sealed partial class EventStore
         append.Parameters.Add(new() { Value = eMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         append.Parameters.Add(new() { Value = ePush, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
         cmd.BatchCommands.Add(append);
+        List<AfterCommit>? afterCommit = null;
         if (pendingEvents is not null)
         {
             foreach (var projection in _inline)
             {
-                projection.Project(cmd, pendingEvents);
+                if (projection.Project(cmd, pendingEvents) is { } then)
+                {
+                    (afterCommit ??= []).Add(then);
+                }
             }
         }
 
@@ -257,9 +261,13 @@ public sealed partial class EventStore
         LedgerMetrics.BatchSize.Record(batch.Count);
         LedgerMetrics.EventsAppended.Add(total);
         BatchCommitted?.Invoke(batch.Count);
-        if (pendingEvents is not null)
+        if (afterCommit is not null)
         {
-            Committed?.Invoke(pendingEvents);
+            // Before the callers resume: a push claimed in this batch is in the dispatcher's hands by then.
+            foreach (var then in afterCommit)
+            {
+                then();
+            }
         }
 
         var last = -1;

@@ -50,7 +50,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         where d.device_id = u.id
         """;
 
-    public void Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
+    public AfterCommit? Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(events);
@@ -69,6 +69,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         }
 
         AddPushes(batch, events, lifecycle);
+        return null;
     }
 
     public void OnDelete(NpgsqlBatch batch, Guid streamId)

@@ -23,7 +23,7 @@ internal sealed class DeliveryMetrics : IDisposable
     public void ApnsRequest(string module, int status, string? reason) =>
         _requests.Add(1, new("module", module), new("status", status), new("reason", reason ?? ""));
 
-    public void Outcome(string outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    public void Outcome(DeliveryOutcome outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome.Tag()));
 
     public void Latency(string module, double milliseconds) => _latency.Record(milliseconds, new KeyValuePair<string, object?>("module", module));
 

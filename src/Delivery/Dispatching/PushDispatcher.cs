@@ -24,8 +24,6 @@ namespace Monal.Push.Delivery.Dispatching;
 // kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
 internal sealed partial class PushDispatcher : BackgroundService
 {
-    private const string DeviceStreamType = "device";
-
     private const string ClaimSql = """
         with due as (
             select push_id from push_queue

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Delivery.Apns;
 using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Delivery.PushModules;
 
@@ -12,7 +13,7 @@ namespace Monal.Push.Delivery.PushModules;
 // provider, and modules that also share the endpoint share one ApnsClient (topic is a per-request header).
 internal sealed class PushModuleRegistry : IDisposable
 {
-    private readonly Dictionary<string, PushModule> _modules = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, PushModule> _modules = new(PushModuleNames.Comparer);
     private readonly List<IDisposable> _owned = [];
 
     public PushModuleRegistry(IOptions<PushModulesOptions> options, KeyedHash hash, TimeProvider time, ILoggerFactory loggerFactory)

@@ -133,15 +133,15 @@ public sealed partial class EventStore
     }
 
     private static bool IsPerCaller(PostgresException ex) =>
-        ex.SqlState is "MPV01" or "MPG01" or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+        ex.SqlState is LedgerSqlStates.VersionConflict or LedgerSqlStates.ProjectionRefused or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
         || ex.SqlState.StartsWith("23", StringComparison.Ordinal) || ex.SqlState.StartsWith("22", StringComparison.Ordinal);
 
     private static Exception Translate(PostgresException ex, PendingAppend p) => ex.SqlState switch
     {
-        "MPV01" => new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
+        LedgerSqlStates.VersionConflict => new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
         PostgresErrorCodes.UniqueViolation when ex.ConstraintName == "events_stream_version_key" =>
             new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
-        "MPG01" => new AppendRejectedException(ex.ConstraintName ?? "refused by a projection", ex),
+        LedgerSqlStates.ProjectionRefused => new AppendRejectedException(ex.ConstraintName ?? "refused by a projection", ex),
         _ => ex,
     };
 

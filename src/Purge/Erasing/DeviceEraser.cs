@@ -108,7 +108,7 @@ public sealed class DeviceEraser(
         var receipt = new EraseReceipt(Guid.CreateVersion7(), cause, now, false, deleted);
         await store.AppendAsync(
             SystemStreams.Gdpr,
-            RetentionJobs.SystemStreamType,
+            StreamTypes.System,
             ExpectedVersion.Any,
             [new DeviceErased(receipt.ReceiptId, cause, new Dictionary<string, long>(deleted, StringComparer.Ordinal), now)],
             ct: CancellationToken.None);

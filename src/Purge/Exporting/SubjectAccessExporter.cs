@@ -36,7 +36,7 @@ public sealed class SubjectAccessExporter(
         var document = format == ExportFormat.Json ? RenderJson(export) : RenderText(export);
         await store.AppendAsync(
             SystemStreams.Gdpr,
-            RetentionJobs.SystemStreamType,
+            StreamTypes.System,
             ExpectedVersion.Any,
             [new SubjectAccessExported(export.RequestId, format.ToString().ToLowerInvariant(), export.ExportedAt)],
             ct: CancellationToken.None);
@@ -249,7 +249,7 @@ public sealed class SubjectAccessExporter(
         }
 
         // The row says 'registered' or 'stateless'; the export names modes as the events do (DeviceMode).
-        f.Mode ??= r.GetString(0) == "stateless" ? nameof(DeviceMode.Stateless) : nameof(DeviceMode.Registered);
+        f.Mode ??= DeviceModes.Parse(r.GetString(0)).ToString();
         f.PushModule ??= r.IsDBNull(1) ? null : r.GetString(1);
         if (!r.IsDBNull(2) && !f.EncryptedTokens.Contains(r.GetString(2)))
         {

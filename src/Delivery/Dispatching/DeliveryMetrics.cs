@@ -2,8 +2,10 @@ using System.Diagnostics.Metrics;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Metrics of the `Monal.Push.Delivery` meter. Tags carry Apple's status and reason, the push module's configured
-// name and our outcome names only: never a token, device id or domain.
+/// <summary>
+/// Metrics of the `Monal.Push.Delivery` meter. Tags carry Apple's status and reason, the push module's configured
+/// name and our outcome names only: never a token, device id or domain.
+/// </summary>
 internal sealed class DeliveryMetrics : IDisposable
 {
     public const string MeterName = "Monal.Push.Delivery";

@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.Dispatching;
 
-// Configuration section `Delivery`: how the dispatcher claims, sends and retries.
+/// <summary>
+/// Configuration section `Delivery`: how the dispatcher claims, sends and retries.
+/// </summary>
 internal sealed class DeliveryOptions
 {
     public const string Section = "Delivery";

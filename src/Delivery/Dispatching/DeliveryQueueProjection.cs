@@ -123,7 +123,7 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
                 claimedBy[k] = node.Id;
                 claimedUntil[k] = now + _options.LeaseDuration;
                 (claimed ??= []).Add(new QueuedPush(
-                    r.PushId, r.DeviceId, notBefore[k], r.ExpiresAt, 0, null, null, claimedUntil[k]!.Value));
+                    r.PushId, r.DeviceId, notBefore[k], r.ExpiresAt, 0, null, claimedUntil[k]!.Value));
             }
         }
 

@@ -13,15 +13,17 @@ using NpgsqlTypes;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Sends every queued push (push_queue, the outbox kept by DeliveryQueueProjection) and records its outcome in the
-// device's stream. Two ways in, one way out:
-// - the fast path: DeliveryQueueProjection claims the pushes due now in their append transaction and, once it has
-//   committed, hands them over through DispatcherNode (OnClaimed), so a push leaves without another round trip;
-// - the poller claims due rows (FOR UPDATE SKIP LOCKED): delayed (coalesced) pushes, retries, rows that did not fit in
-//   memory, and rows of a node that died, once their lease has passed.
-// A node sends only while it holds the claim: claims are renewed while held, a send is abandoned before its claim
-// lapses, and a stop hands unsent claims back at once. So two nodes never send one push at the same time; after a
-// kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
+/// <summary>
+/// Sends every queued push (push_queue, the outbox kept by DeliveryQueueProjection) and records its outcome in the
+/// device's stream. Two ways in, one way out:
+/// - the fast path: DeliveryQueueProjection claims the pushes due now in their append transaction and, once it has
+///   committed, hands them over through DispatcherNode (OnClaimed), so a push leaves without another round trip;
+/// - the poller claims due rows (FOR UPDATE SKIP LOCKED): delayed (coalesced) pushes, retries, rows that did not fit in
+///   memory, and rows of a node that died, once their lease has passed.
+/// A node sends only while it holds the claim: claims are renewed while held, a send is abandoned before its claim
+/// lapses, and a stop hands unsent claims back at once. So two nodes never send one push at the same time; after a
+/// kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
+/// </summary>
 internal sealed partial class PushDispatcher : BackgroundService
 {
     private const string ClaimSql = """
@@ -34,7 +36,7 @@ internal sealed partial class PushDispatcher : BackgroundService
         )
         update push_queue q set claimed_by = $3, claimed_until = $4
         from due where q.push_id = due.push_id
-        returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status, q.last_reason
+        returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status
         """;
 
     private readonly EventStore _store;
@@ -259,7 +261,6 @@ internal sealed partial class PushDispatcher : BackgroundService
                 reader.GetFieldValue<DateTimeOffset>(4),
                 reader.GetInt32(5),
                 reader.IsDBNull(6) ? null : reader.GetInt32(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
                 until);
             if (_held.TryGetValue(pushId, out var already))
             {

@@ -8,9 +8,11 @@ using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// Resolves the `pushModule` of a publish (e.g. monalProdiOS, monalProdiOS-sandbox) to a ready module.
-// Apple wants one long-lived connection pool per credential: modules with the same team and key id share one JWT
-// provider, and modules that also share the endpoint share one ApnsClient (topic is a per-request header).
+/// <summary>
+/// Resolves the `pushModule` of a publish (e.g. monalProdiOS, monalProdiOS-sandbox) to a ready module.
+/// Apple wants one long-lived connection pool per credential: modules with the same team and key id share one JWT
+/// provider, and modules that also share the endpoint share one ApnsClient (topic is a per-request header).
+/// </summary>
 internal sealed class PushModuleRegistry : IDisposable
 {
     private readonly Dictionary<string, PushModule> _modules = new(PushModuleNames.Comparer);

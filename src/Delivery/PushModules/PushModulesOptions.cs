@@ -2,7 +2,9 @@ using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// The whole `PushModules` section: module name -> options. Names compare as PushModuleNames says (ordinally).
+/// <summary>
+/// The whole `PushModules` section: module name -&gt; options. Names compare as PushModuleNames says (ordinally).
+/// </summary>
 internal sealed class PushModulesOptions
 {
     public const string Section = "PushModules";

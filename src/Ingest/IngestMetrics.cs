@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using Monal.Push.Ingest.Component;
 using Monal.Push.Ingest.Limiting;
-using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Ledger.Events;
 

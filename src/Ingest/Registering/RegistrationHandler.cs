@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.Limiting;
-using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Ledger.Events;

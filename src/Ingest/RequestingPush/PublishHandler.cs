@@ -2,11 +2,12 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.Limiting;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
-using Monal.Push.Ledger.Faults;
 using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Ingest.RequestingPush;

@@ -1,9 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Monal.Push.Ledger.Crypto;
-using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
-using Monal.Push.Purge.Exporting;
-using Monal.Push.Purge.Scheduling;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Purge.Locating;
 using Npgsql;
 
 namespace Monal.Push.Purge.Erasing;

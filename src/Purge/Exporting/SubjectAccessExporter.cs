@@ -5,10 +5,10 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.Crypto;
-using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Events;
 using Monal.Push.Purge.Erasing;
-using Monal.Push.Purge.Scheduling;
+using Monal.Push.Purge.Locating;
 using Npgsql;
 
 namespace Monal.Push.Purge.Exporting;

@@ -80,7 +80,7 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
             // Duplicates stay in: two final outcomes of one push in a batch must make the function refuse.
             finished.Sort();
             var finish = new NpgsqlBatchCommand("select monal_push_queue_finish($1)");
-            finish.Parameters.Add(new() { Value = finished.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            finish.AddArray(finished.ToArray(), NpgsqlDbType.Uuid);
             batch.BatchCommands.Add(finish);
         }
 
@@ -128,13 +128,13 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
         }
 
         var insert = new NpgsqlBatchCommand(InsertSql);
-        insert.Parameters.Add(new() { Value = pushIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        insert.Parameters.Add(new() { Value = deviceIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        insert.Parameters.Add(new() { Value = requestedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = notBefore, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = expiresAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = claimedBy, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        insert.Parameters.Add(new() { Value = claimedUntil, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        insert.AddArray(pushIds, NpgsqlDbType.Uuid);
+        insert.AddArray(deviceIds, NpgsqlDbType.Uuid);
+        insert.AddArray(requestedAt, NpgsqlDbType.TimestampTz);
+        insert.AddArray(notBefore, NpgsqlDbType.TimestampTz);
+        insert.AddArray(expiresAt, NpgsqlDbType.TimestampTz);
+        insert.AddArray(claimedBy, NpgsqlDbType.Text);
+        insert.AddArray(claimedUntil, NpgsqlDbType.TimestampTz);
         batch.BatchCommands.Add(insert);
         return claimed;
     }
@@ -143,12 +143,12 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
     {
         retried.Sort((a, b) => a.Failed.PushId.CompareTo(b.Failed.PushId));
         var retry = new NpgsqlBatchCommand("select monal_push_queue_retry($1, $2, $3, $4, $5, $6)");
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.PushId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.Status).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.Reason).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.At).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        retry.Parameters.Add(new() { Value = _options.RetryBaseDelay.TotalMilliseconds, NpgsqlDbType = NpgsqlDbType.Double });
-        retry.Parameters.Add(new() { Value = _options.RetryMaxDelay.TotalMilliseconds, NpgsqlDbType = NpgsqlDbType.Double });
+        retry.AddArray(retried.Select(r => r.Failed.PushId).ToArray(), NpgsqlDbType.Uuid);
+        retry.AddArray(retried.Select(r => r.Failed.Status).ToArray(), NpgsqlDbType.Integer);
+        retry.AddArray(retried.Select(r => r.Failed.Reason).ToArray(), NpgsqlDbType.Text);
+        retry.AddArray(retried.Select(r => r.At).ToArray(), NpgsqlDbType.TimestampTz);
+        retry.AddValue(_options.RetryBaseDelay.TotalMilliseconds, NpgsqlDbType.Double);
+        retry.AddValue(_options.RetryMaxDelay.TotalMilliseconds, NpgsqlDbType.Double);
         batch.BatchCommands.Add(retry);
     }
 }

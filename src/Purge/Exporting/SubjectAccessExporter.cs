@@ -104,31 +104,21 @@ public sealed class SubjectAccessExporter(
             t.AppendLine();
         }
 
-        t.AppendLine("Purposes:");
-        foreach (var p in export.Processing.Purposes)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {p}");
-        }
-
-        t.AppendLine("Retention periods:");
-        foreach (var r in export.Processing.RetentionPeriods)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {r.Category}: {r.Period}");
-        }
-
-        t.AppendLine("Recipients:");
-        foreach (var r in export.Processing.Recipients)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {r}");
-        }
-
-        t.AppendLine("Source of the data:");
-        foreach (var s in export.Processing.Sources)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {s}");
-        }
+        Bullets(t, "Purposes:", export.Processing.Purposes);
+        Bullets(t, "Retention periods:", export.Processing.RetentionPeriods.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Category}: {r.Period}")));
+        Bullets(t, "Recipients:", export.Processing.Recipients);
+        Bullets(t, "Source of the data:", export.Processing.Sources);
 
         return t.ToString();
+    }
+
+    private static void Bullets(StringBuilder t, string heading, IEnumerable<string> items)
+    {
+        t.AppendLine(heading);
+        foreach (var item in items)
+        {
+            t.AppendLine(CultureInfo.InvariantCulture, $"  - {item}");
+        }
     }
 
     // A registered device's secret is kept in two forms (RegistrationHandler, as mod_push_appserver does): the hash

@@ -1,4 +1,6 @@
 namespace Monal.Push.Delivery;
 
-// The stage's types live in use-case folders beside this file (docs/architecture.md, "Projects").
+/// <summary>
+/// The stage's types live in use-case folders beside this file (docs/architecture.md, "Projects").
+/// </summary>
 internal static class AssemblyMarker;

@@ -2,7 +2,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Delivery;
 
-// Delivery logs use event ids 3000-3999. Device tokens never appear: at most a short hash.
+/// <summary>
+/// Delivery logs use event ids 3000-3999. Device tokens never appear: at most a short hash.
+/// </summary>
 internal static partial class Log
 {
     [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "APNs pool {Pool} created for {Endpoint} with at most {MaxConcurrentRequests} requests in flight")]
@@ -59,9 +61,6 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Push dispatcher {NodeId} could not hand its claims back; other nodes take them after {LeaseDuration}")]
     public static partial void HandBackFailed(ILogger logger, string nodeId, TimeSpan leaseDuration, Exception exception);
-
-    [LoggerMessage(EventId = 3110, Level = LogLevel.Warning, Message = "Polling the delivery queue failed; retrying at the next poll")]
-    public static partial void QueuePollFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3111, Level = LogLevel.Warning, Message = "Renewing delivery claims failed; sends stop before the claims lapse")]
     public static partial void LeaseRenewalFailed(ILogger logger, Exception exception);

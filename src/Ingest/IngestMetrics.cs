@@ -1,8 +1,9 @@
 using System.Diagnostics.Metrics;
 using Monal.Push.Ingest.Component;
 using Monal.Push.Ingest.Limiting;
-using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
+using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Ingest;
 
@@ -50,12 +51,12 @@ internal sealed class IngestMetrics
         }
     }
 
-    public void Published(string mode, ThrottleDecision? decision, PublishOutcome outcome)
+    public void Published(DeviceMode mode, ThrottleDecision? decision, PublishOutcome outcome)
     {
         var condition = outcome.Condition ?? "result";
         var type = outcome.ErrorType is { } t ? Stanzas.StanzaError.TypeName(t) : "result";
         _publishes.Add(1,
-            new("mode", mode),
+            new("mode", mode.Name()),
             new("decision", decision?.ToString().ToLowerInvariant() ?? "none"),
             new("outcome", condition));
         _replies.Add(1, new("type", type), new("condition", condition));

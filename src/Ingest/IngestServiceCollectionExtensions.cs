@@ -11,7 +11,6 @@ using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.Limiting;
 using Monal.Push.Ingest.Registering;
 using Monal.Push.Ingest.RequestingPush;
-using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
 
 namespace Monal.Push.Ingest;

@@ -2,8 +2,10 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace Monal.Push.MockApns;
 
-// How the mock behaves. Defaults: TLS with a fresh self-signed certificate, any topic, a JWT required but only
-// structurally checked unless ProviderPublicKeyPem is given.
+/// <summary>
+/// How the mock behaves. Defaults: TLS with a fresh self-signed certificate, any topic, a JWT required but only
+/// structurally checked unless ProviderPublicKeyPem is given.
+/// </summary>
 public sealed class MockApnsOptions
 {
     // 0 picks a free loopback port.

@@ -1,6 +1,8 @@
 namespace Monal.Push.MockApns;
 
-// One request as the mock received it, and how it answered.
+/// <summary>
+/// One request as the mock received it, and how it answered.
+/// </summary>
 public sealed class MockApnsRequest
 {
     public required int Sequence { get; init; }
@@ -48,5 +50,7 @@ public sealed class MockApnsRequest
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
 }
 
-// The decoded JWT of a request.
+/// <summary>
+/// The decoded JWT of a request.
+/// </summary>
 public sealed record MockProviderToken(string Raw, string? Algorithm, string? KeyId, string? Issuer, long? IssuedAt, bool? SignatureValid);

@@ -18,9 +18,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.MockApns;
 
-// An APNs provider API look-alike on Kestrel (HTTP/2 only, TLS or h2c) that checks requests the way Apple documents
-// ("Sending notification requests to APNs", "Handling notification responses from APNs"), records them, and can be
-// told to answer anything, stall, reset a stream or drop the connection.
+/// <summary>
+/// An APNs provider API look-alike on Kestrel (HTTP/2 only, TLS or h2c) that checks requests the way Apple documents
+/// ("Sending notification requests to APNs", "Handling notification responses from APNs"), records them, and can be
+/// told to answer anything, stall, reset a stream or drop the connection.
+/// </summary>
 public sealed partial class MockApnsServer : IAsyncDisposable
 {
     private static readonly HashSet<string> PushTypes =
@@ -74,8 +76,6 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     public IReadOnlyList<MockApnsRequest> Requests => [.. _requests.OrderBy(r => r.Sequence)];
 
     public int RequestCount => Volatile.Read(ref _sequence);
-
-    public int CurrentConcurrentRequests => Volatile.Read(ref _current);
 
     public int MaxConcurrentRequests => Volatile.Read(ref _maxConcurrent);
 
@@ -190,15 +190,6 @@ public sealed partial class MockApnsServer : IAsyncDisposable
         }
 
         release.TrySetResult();
-    }
-
-    public async Task WaitForRequestsAsync(int count, TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (RequestCount < count)
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 
     public async Task WaitForStalledAsync(int count, TimeSpan timeout)

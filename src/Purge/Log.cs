@@ -17,9 +17,6 @@ internal static partial class Log
     [LoggerMessage(5010, LogLevel.Information, "Erased device {Device} ({Cause}), receipt {ReceiptId}")]
     public static partial void DeviceErased(ILogger logger, string device, string cause, Guid receiptId);
 
-    [LoggerMessage(5011, LogLevel.Debug, "Kept device {Device}: it registered again after Apple's timestamp")]
-    public static partial void InvalidTokenKept(ILogger logger, string device);
-
     [LoggerMessage(5020, LogLevel.Information, "Answered a subject access request {RequestId} as {Format}")]
     public static partial void SubjectAccessExported(ILogger logger, Guid requestId, string format);
 

@@ -8,6 +8,7 @@ using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.Erasing;
 using Monal.Push.Purge.Exporting;
 using Monal.Push.Purge.KeepingLogFiles;
+using Monal.Push.Purge.Locating;
 using Monal.Push.Purge.PurgingPushLogs;
 using Monal.Push.Purge.Scheduling;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Cli.Hosting;
 using Monal.Push.Purge.Erasing;
 using Monal.Push.Purge.Exporting;
+using Monal.Push.Purge.Locating;
 using Monal.Push.Purge.Scheduling;
 
 namespace Monal.Push.Cli.Commands;

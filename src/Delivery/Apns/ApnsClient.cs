@@ -9,15 +9,17 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Delivery.Apns;
 
-// One connection pool to one APNs endpoint with one credential, reused for the life of the process as Apple asks
-// ("Sending notification requests to APNs": keep connections open, do not open one per push).
-//
-// Each call sends exactly one request and never throws for what Apple or the network did: the answer, or a Status 0
-// Transient response for a transport failure, tells the dispatcher what to do. Only the caller's cancellation throws.
-//
-// Warm-up: APNs allows one stream on a new connection until it has seen a valid provider token, then raises the
-// limit; .NET assumes 100 until the server's SETTINGS say otherwise and would meanwhile spill a burst onto many new
-// connections. So until a request has been answered (with anything but a 403), requests go one at a time.
+/// <summary>
+/// One connection pool to one APNs endpoint with one credential, reused for the life of the process as Apple asks
+/// ("Sending notification requests to APNs": keep connections open, do not open one per push).
+///
+/// Each call sends exactly one request and never throws for what Apple or the network did: the answer, or a Status 0
+/// Transient response for a transport failure, tells the dispatcher what to do. Only the caller's cancellation throws.
+///
+/// Warm-up: APNs allows one stream on a new connection until it has seen a valid provider token, then raises the
+/// limit; .NET assumes 100 until the server's SETTINGS say otherwise and would meanwhile spill a burst onto many new
+/// connections. So until a request has been answered (with anything but a 403), requests go one at a time.
+/// </summary>
 internal sealed class ApnsClient : IDisposable
 {
     private const int MaxDeviceTokenLength = 400;

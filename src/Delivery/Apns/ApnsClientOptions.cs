@@ -3,8 +3,10 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace Monal.Push.Delivery.Apns;
 
-// How one connection pool to APNs behaves. Defaults follow Apple's "Sending notification requests to APNs": keep
-// connections open for hours, ping instead of reconnecting, and do not flood a fresh connection.
+/// <summary>
+/// How one connection pool to APNs behaves. Defaults follow Apple's "Sending notification requests to APNs": keep
+/// connections open for hours, ping instead of reconnecting, and do not flood a fresh connection.
+/// </summary>
 internal sealed record ApnsClientOptions
 {
     public required Uri Endpoint { get; init; }

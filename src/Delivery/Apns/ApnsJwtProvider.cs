@@ -6,11 +6,13 @@ using Microsoft.Extensions.Logging;
 
 namespace Monal.Push.Delivery.Apns;
 
-// The provider token of Apple's token-based connection ("Establishing a token-based connection to APNs"): a JWT with
-// header {alg: ES256, kid} and claims {iss: team id, iat}, signed with the .p8 key (P-256, SHA-256, IEEE P1363 r||s).
-// Apple refuses tokens older than an hour (403 ExpiredProviderToken) and answers 429 TooManyProviderTokenUpdates when
-// a key's token changes more often than every 20 minutes, so a token lives between MinimumAge and RefreshAfter.
-// The "bearer ..." string is cached: sending a push costs a volatile read and a clock read, no allocation.
+/// <summary>
+/// The provider token of Apple's token-based connection ("Establishing a token-based connection to APNs"): a JWT with
+/// header {alg: ES256, kid} and claims {iss: team id, iat}, signed with the .p8 key (P-256, SHA-256, IEEE P1363 r||s).
+/// Apple refuses tokens older than an hour (403 ExpiredProviderToken) and answers 429 TooManyProviderTokenUpdates when
+/// a key's token changes more often than every 20 minutes, so a token lives between MinimumAge and RefreshAfter.
+/// The "bearer ..." string is cached: sending a push costs a volatile read and a clock read, no allocation.
+/// </summary>
 internal sealed class ApnsJwtProvider : IDisposable
 {
     public static readonly TimeSpan MinimumAge = TimeSpan.FromMinutes(20);

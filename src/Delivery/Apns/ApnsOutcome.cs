@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.Apns;
 
-// What the dispatcher must do with an APNs answer.
+/// <summary>
+/// What the dispatcher must do with an APNs answer.
+/// </summary>
 internal enum ApnsOutcome
 {
     // 200: Apple accepted the push.

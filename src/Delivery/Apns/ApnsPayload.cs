@@ -2,8 +2,10 @@ using System.Text;
 
 namespace Monal.Push.Delivery.Apns;
 
-// A pre-serialized payload with the push type and priority Apple requires for it (a background push must go with
-// priority 5, "Pushing background updates to your app"). Built once per module, sent as is.
+/// <summary>
+/// A pre-serialized payload with the push type and priority Apple requires for it (a background push must go with
+/// priority 5, "Pushing background updates to your app"). Built once per module, sent as is.
+/// </summary>
 internal sealed class ApnsPayload
 {
     private ApnsPayload(ReadOnlyMemory<byte> utf8Json, ApnsPushType pushType, ApnsPriority priority)

@@ -1,7 +1,9 @@
 namespace Monal.Push.Delivery.Apns;
 
-// The `apns-priority` header: 10 sends at once, 5 lets the device save power (required for background pushes), 1 is
-// "throttled".
+/// <summary>
+/// The `apns-priority` header: 10 sends at once, 5 lets the device save power (required for background pushes), 1 is
+/// "throttled".
+/// </summary>
 internal enum ApnsPriority
 {
     Throttled = 1,

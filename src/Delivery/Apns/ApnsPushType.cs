@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.Apns;
 
-// The `apns-push-type` header. Apple requires it since iOS 13 / watchOS 6 and rejects a mismatch with the payload.
+/// <summary>
+/// The `apns-push-type` header. Apple requires it since iOS 13 / watchOS 6 and rejects a mismatch with the payload.
+/// </summary>
 internal enum ApnsPushType
 {
     Alert,

@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.Apns;
 
-// The `reason` strings of Apple's "Handling notification responses from APNs", plus the ones we give transport failures.
+/// <summary>
+/// The `reason` strings of Apple's "Handling notification responses from APNs", plus the ones we give transport failures.
+/// </summary>
 internal static class ApnsReasons
 {
     // 400

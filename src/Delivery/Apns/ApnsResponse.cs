@@ -1,14 +1,11 @@
 namespace Monal.Push.Delivery.Apns;
 
-// Apple's answer, or ours when the request never got one (Status 0 with one of our ApnsReasons).
-// Timestamp is the 410 body's `timestamp`: when Apple last knew the token to be valid.
+/// <summary>
+/// Apple's answer, or ours when the request never got one (Status 0 with one of our ApnsReasons).
+/// Timestamp is the 410 body's `timestamp`: when Apple last knew the token to be valid.
+/// </summary>
 internal sealed record ApnsResponse(int Status, string? Reason, Guid ApnsId, DateTimeOffset? Timestamp, ApnsOutcome Outcome)
 {
-    public bool IsDelivered => Outcome == ApnsOutcome.Delivered;
-
-    // True when the request never reached Apple or got no answer (transport failure or refused by us before sending).
-    public bool IsLocal => Status == 0;
-
     public static ApnsResponse FromHttp(int status, string? reason, Guid apnsId, DateTimeOffset? timestamp) =>
         new(status, reason, apnsId, timestamp, ApnsResponseClassifier.Classify(status, reason));
 

@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.Apns;
 
-// Maps Apple's status and reason to what the dispatcher does next ("Handling notification responses from APNs").
+/// <summary>
+/// Maps Apple's status and reason to what the dispatcher does next ("Handling notification responses from APNs").
+/// </summary>
 internal static class ApnsResponseClassifier
 {
     public static ApnsOutcome Classify(int status, string? reason) => status switch

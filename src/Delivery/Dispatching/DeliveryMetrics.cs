@@ -2,8 +2,10 @@ using System.Diagnostics.Metrics;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Metrics of the `Monal.Push.Delivery` meter. Tags carry Apple's status and reason, the push module's configured
-// name and our outcome names only: never a token, device id or domain.
+/// <summary>
+/// Metrics of the `Monal.Push.Delivery` meter. Tags carry Apple's status and reason, the push module's configured
+/// name and our outcome names only: never a token, device id or domain.
+/// </summary>
 internal sealed class DeliveryMetrics : IDisposable
 {
     public const string MeterName = "Monal.Push.Delivery";
@@ -23,7 +25,7 @@ internal sealed class DeliveryMetrics : IDisposable
     public void ApnsRequest(string module, int status, string? reason) =>
         _requests.Add(1, new("module", module), new("status", status), new("reason", reason ?? ""));
 
-    public void Outcome(string outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    public void Outcome(DeliveryOutcome outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome.Tag()));
 
     public void Latency(string module, double milliseconds) => _latency.Record(milliseconds, new KeyValuePair<string, object?>("module", module));
 

@@ -1,9 +1,11 @@
 namespace Monal.Push.Delivery.Dispatching;
 
-// Configuration section `Delivery`: how the dispatcher claims, sends and retries.
+/// <summary>
+/// Configuration section `Delivery`: how the dispatcher claims, sends and retries.
+/// </summary>
 internal sealed class DeliveryOptions
 {
-    public const string SectionName = "Delivery";
+    public const string Section = "Delivery";
 
     // How long a claim on a queued push lasts unless renewed; a killed node's pushes are taken over after this.
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);

@@ -2,7 +2,9 @@ using Microsoft.Extensions.Options;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Run at start (ValidateOnStart): every problem at once, each naming its configuration key.
+/// <summary>
+/// Run at start (ValidateOnStart): every problem at once, each naming its configuration key.
+/// </summary>
 internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOptions>
 {
     public ValidateOptionsResult Validate(string? name, DeliveryOptions options)

@@ -6,11 +6,14 @@ using NpgsqlTypes;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Keeps push_queue (migrations/0005_delivery_queue.sql) in the append transaction, so the queue never disagrees with
-// the ledger: a PushRequested inserts its row, a final outcome removes it, a transient failure reschedules it.
-// A push due now is inserted already claimed by this node (when its dispatcher is running): the dispatcher takes it
-// from memory after the commit, and no other node touches it before its lease runs out. Every statement takes its
-// rows in push-id order, so concurrent batches lock them in one order and never deadlock.
+/// <summary>
+/// Keeps push_queue (migrations/0005_delivery_queue.sql) in the append transaction, so the queue never disagrees with
+/// the ledger: a PushRequested inserts its row, a final outcome removes it, a transient failure reschedules it.
+/// A push due now is inserted already claimed by this node (when its dispatcher is running); the projection returns
+/// an <c>AfterCommit</c> that hands those claims to the dispatcher (<see cref="DispatcherNode.HandOver"/>) once the
+/// batch has committed, and no other node touches them before their lease runs out. Every statement takes its rows
+/// in push-id order, so concurrent batches lock them in one order and never deadlock.
+/// </summary>
 internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<DeliveryOptions> options)
     : IInlineProjection, IStreamDeletionHook
 {
@@ -25,7 +28,7 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
 
     private readonly DeliveryOptions _options = options.Value;
 
-    public void Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
+    public AfterCommit? Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(events);
@@ -61,9 +64,10 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
             }
         }
 
+        List<QueuedPush>? claimed = null;
         if (requested is not null)
         {
-            AddInserts(batch, events, requested, requestedAt!);
+            claimed = AddInserts(batch, requested, requestedAt!);
         }
 
         if (retried is not null)
@@ -76,9 +80,11 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
             // Duplicates stay in: two final outcomes of one push in a batch must make the function refuse.
             finished.Sort();
             var finish = new NpgsqlBatchCommand("select monal_push_queue_finish($1)");
-            finish.Parameters.Add(new() { Value = finished.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
+            finish.AddArray(finished.ToArray(), NpgsqlDbType.Uuid);
             batch.BatchCommands.Add(finish);
         }
+
+        return claimed is null ? null : () => node.HandOver(claimed);
     }
 
     public void OnDelete(NpgsqlBatch batch, Guid streamId)
@@ -89,7 +95,8 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
         batch.BatchCommands.Add(delete);
     }
 
-    private void AddInserts(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events, List<PushRequested> requested, List<DateTimeOffset> committedAt)
+    // Returns the pushes inserted already claimed by this node, for the dispatcher once the batch has committed.
+    private List<QueuedPush>? AddInserts(NpgsqlBatch batch, List<PushRequested> requested, List<DateTimeOffset> committedAt)
     {
         var n = requested.Count;
         var order = Enumerable.Range(0, n).OrderBy(i => requested[i].PushId).ToArray();
@@ -101,7 +108,7 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
         var claimedBy = new string?[n];
         var claimedUntil = new DateTimeOffset?[n];
         var accepting = node.Accepting;
-        HashSet<Guid>? claimed = null;
+        List<QueuedPush>? claimed = null;
         for (var k = 0; k < n; k++)
         {
             var r = requested[order[k]];
@@ -115,35 +122,33 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
             {
                 claimedBy[k] = node.Id;
                 claimedUntil[k] = now + _options.LeaseDuration;
-                (claimed ??= []).Add(r.PushId);
+                (claimed ??= []).Add(new QueuedPush(
+                    r.PushId, r.DeviceId, notBefore[k], r.ExpiresAt, 0, null, claimedUntil[k]!.Value));
             }
         }
 
         var insert = new NpgsqlBatchCommand(InsertSql);
-        insert.Parameters.Add(new() { Value = pushIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        insert.Parameters.Add(new() { Value = deviceIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        insert.Parameters.Add(new() { Value = requestedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = notBefore, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = expiresAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        insert.Parameters.Add(new() { Value = claimedBy, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        insert.Parameters.Add(new() { Value = claimedUntil, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        insert.AddArray(pushIds, NpgsqlDbType.Uuid);
+        insert.AddArray(deviceIds, NpgsqlDbType.Uuid);
+        insert.AddArray(requestedAt, NpgsqlDbType.TimestampTz);
+        insert.AddArray(notBefore, NpgsqlDbType.TimestampTz);
+        insert.AddArray(expiresAt, NpgsqlDbType.TimestampTz);
+        insert.AddArray(claimedBy, NpgsqlDbType.Text);
+        insert.AddArray(claimedUntil, NpgsqlDbType.TimestampTz);
         batch.BatchCommands.Add(insert);
-        if (claimed is not null)
-        {
-            node.NoteFastClaims(events, claimed);
-        }
+        return claimed;
     }
 
     private void AddRetries(NpgsqlBatch batch, List<(PushFailed Failed, DateTimeOffset At)> retried)
     {
         retried.Sort((a, b) => a.Failed.PushId.CompareTo(b.Failed.PushId));
         var retry = new NpgsqlBatchCommand("select monal_push_queue_retry($1, $2, $3, $4, $5, $6)");
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.PushId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.Status).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.Failed.Reason).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        retry.Parameters.Add(new() { Value = retried.Select(r => r.At).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        retry.Parameters.Add(new() { Value = _options.RetryBaseDelay.TotalMilliseconds, NpgsqlDbType = NpgsqlDbType.Double });
-        retry.Parameters.Add(new() { Value = _options.RetryMaxDelay.TotalMilliseconds, NpgsqlDbType = NpgsqlDbType.Double });
+        retry.AddArray(retried.Select(r => r.Failed.PushId).ToArray(), NpgsqlDbType.Uuid);
+        retry.AddArray(retried.Select(r => r.Failed.Status).ToArray(), NpgsqlDbType.Integer);
+        retry.AddArray(retried.Select(r => r.Failed.Reason).ToArray(), NpgsqlDbType.Text);
+        retry.AddArray(retried.Select(r => r.At).ToArray(), NpgsqlDbType.TimestampTz);
+        retry.AddValue(_options.RetryBaseDelay.TotalMilliseconds, NpgsqlDbType.Double);
+        retry.AddValue(_options.RetryMaxDelay.TotalMilliseconds, NpgsqlDbType.Double);
         batch.BatchCommands.Add(retry);
     }
 }

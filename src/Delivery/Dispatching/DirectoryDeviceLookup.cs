@@ -2,8 +2,10 @@ using Monal.Push.Projections.Devices;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// The dispatcher's view of a device, from Projections' DeviceDirectory (cached, evicted by NOTIFY). A stale
-// "active" here costs at most one request to Apple: the outcome append is refused if the device was erased.
+/// <summary>
+/// The dispatcher's view of a device, from Projections' DeviceDirectory (cached, evicted by NOTIFY). A stale
+/// "active" here costs at most one request to Apple: the outcome append is refused if the device was erased.
+/// </summary>
 internal sealed class DirectoryDeviceLookup(DeviceDirectory directory) : IDeviceLookup
 {
     public async Task<DispatchDevice?> GetAsync(Guid deviceId, CancellationToken ct) =>

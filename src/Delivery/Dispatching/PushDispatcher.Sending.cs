@@ -59,14 +59,14 @@ internal sealed partial class PushDispatcher
     // stopping. A transient database failure is retried with backoff while the push stays held (its claim is renewed
     // as soon as the database answers): giving up would send the push again after the lease, the same apns-id
     // answered twice (issue 15, point 3). Only the end of a graceful stop (or a kill) cuts this off.
-    private async Task RecordAsync(QueuedPush push, object outcome)
+    private async Task RecordAsync(QueuedPush push, IPushOutcome outcome)
     {
         var backoff = Backoff.ForDatabase();
         while (true)
         {
             try
             {
-                await _store.AppendAsync(push.DeviceId, DeviceStreamType, ExpectedVersion.Any, [outcome], ct: CancellationToken.None);
+                await _store.AppendAsync(push.DeviceId, StreamTypes.Device, ExpectedVersion.Any, [outcome], ct: CancellationToken.None);
                 return;
             }
             catch (Exception ex) when (ex is not AppendRejectedException && TransientFaults.IsTransient(ex, _abort.Token) && !_abandoned)
@@ -79,7 +79,7 @@ internal sealed partial class PushDispatcher
     }
 
     // The event that records what happened to the push, or null when nothing may be recorded (the claim lapsed).
-    private async Task<object?> DecideAsync(QueuedPush push)
+    private async Task<IPushOutcome?> DecideAsync(QueuedPush push)
     {
         var ct = _abort.Token;
         var now = _clock.GetUtcNow();
@@ -174,24 +174,16 @@ internal sealed partial class PushDispatcher
     private PushFailed Final(QueuedPush push, string reason) =>
         new(push.PushId, push.DeviceId, 0, reason, false, _clock.GetUtcNow());
 
-    private void Count(object outcome)
+    private void Count(IPushOutcome outcome)
     {
-        var name = outcome switch
+        var counted = DeliveryOutcomes.Of(outcome);
+        _metrics.Outcome(counted);
+        switch (counted)
         {
-            PushDelivered => "delivered",
-            PushFailed { Transient: true } => "retried",
-            PushFailed { Reason: ReasonExpired } => "expired",
-            PushFailed => "failed",
-            TokenInvalidated => "invalidated",
-            _ => "rejected",
-        };
-        _metrics.Outcome(name);
-        switch (name)
-        {
-            case "delivered":
+            case DeliveryOutcome.Delivered:
                 Interlocked.Increment(ref _delivered);
                 break;
-            case "retried":
+            case DeliveryOutcome.Retried:
                 Interlocked.Increment(ref _retried);
                 break;
             default:

@@ -13,19 +13,19 @@ using NpgsqlTypes;
 
 namespace Monal.Push.Delivery.Dispatching;
 
-// Sends every queued push (push_queue, the outbox kept by DeliveryQueueProjection) and records its outcome in the
-// device's stream. Two ways in, one way out:
-// - the fast path: EventStore.Committed hands over the PushRequested events that this node claimed in their append
-//   transaction (due now), so a push leaves without another round trip;
-// - the poller claims due rows (FOR UPDATE SKIP LOCKED): delayed (coalesced) pushes, retries, rows that did not fit in
-//   memory, and rows of a node that died, once their lease has passed.
-// A node sends only while it holds the claim: claims are renewed while held, a send is abandoned before its claim
-// lapses, and a stop hands unsent claims back at once. So two nodes never send one push at the same time; after a
-// kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
+/// <summary>
+/// Sends every queued push (push_queue, the outbox kept by DeliveryQueueProjection) and records its outcome in the
+/// device's stream. Two ways in, one way out:
+/// - the fast path: DeliveryQueueProjection claims the pushes due now in their append transaction and, once it has
+///   committed, hands them over through DispatcherNode (OnClaimed), so a push leaves without another round trip;
+/// - the poller claims due rows (FOR UPDATE SKIP LOCKED): delayed (coalesced) pushes, retries, rows that did not fit in
+///   memory, and rows of a node that died, once their lease has passed.
+/// A node sends only while it holds the claim: claims are renewed while held, a send is abandoned before its claim
+/// lapses, and a stop hands unsent claims back at once. So two nodes never send one push at the same time; after a
+/// kill a push may be sent again once, with the same apns-id, and the queue lets only one final outcome into the ledger.
+/// </summary>
 internal sealed partial class PushDispatcher : BackgroundService
 {
-    private const string DeviceStreamType = "device";
-
     private const string ClaimSql = """
         with due as (
             select push_id from push_queue
@@ -36,7 +36,7 @@ internal sealed partial class PushDispatcher : BackgroundService
         )
         update push_queue q set claimed_by = $3, claimed_until = $4
         from due where q.push_id = due.push_id
-        returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status, q.last_reason
+        returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status
         """;
 
     private readonly EventStore _store;
@@ -136,7 +136,7 @@ internal sealed partial class PushDispatcher : BackgroundService
     {
         Log.DispatcherStarted(_logger, _node.Id, _options.MaxInFlight, _options.LeaseDuration);
         using var loops = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _abort.Token);
-        _store.Committed += OnCommitted;
+        _node.Attach(OnClaimed);
         _running = true;
         _node.StartAccepting();
         var poller = Task.Run(() => PollLoopAsync(loops.Token), CancellationToken.None);
@@ -156,29 +156,17 @@ internal sealed partial class PushDispatcher : BackgroundService
         }
     }
 
-    // Called by the store after each commit, on its writer: quick, never throws.
-    private void OnCommitted(IReadOnlyList<PendingEvent> events)
+    // Called (through DispatcherNode.HandOver) after the append that claimed these pushes committed, on the store's
+    // writer: quick, never throws.
+    private void OnClaimed(IReadOnlyList<QueuedPush> claimed)
     {
-        var claimed = _node.TakeFastClaims(events);
-        if (claimed is null)
+        foreach (var push in claimed)
         {
-            return;
-        }
-
-        foreach (var e in events)
-        {
-            if (e.Data is not PushRequested r || !claimed.Contains(r.PushId))
-            {
-                continue;
-            }
-
-            var dueAt = r.NotBefore is { } nb && nb > r.RequestedAt ? nb : r.RequestedAt;
-            var push = new QueuedPush(r.PushId, r.DeviceId, dueAt, r.ExpiresAt, 0, null, null, e.Timestamp + _options.LeaseDuration);
-            if (!_running || !_held.TryAdd(r.PushId, push) || !_queue.Writer.TryWrite(push))
+            if (!_running || !_held.TryAdd(push.PushId, push) || !_queue.Writer.TryWrite(push))
             {
                 // Stopping, or memory is full: hand the claim back so the poller (ours or another node's) takes it.
-                _held.TryRemove(KeyValuePair.Create(r.PushId, push));
-                _toRelease.Enqueue(r.PushId);
+                _held.TryRemove(KeyValuePair.Create(push.PushId, push));
+                _toRelease.Enqueue(push.PushId);
             }
         }
     }
@@ -273,7 +261,6 @@ internal sealed partial class PushDispatcher : BackgroundService
                 reader.GetFieldValue<DateTimeOffset>(4),
                 reader.GetInt32(5),
                 reader.IsDBNull(6) ? null : reader.GetInt32(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
                 until);
             if (_held.TryGetValue(pushId, out var already))
             {
@@ -386,7 +373,7 @@ internal sealed partial class PushDispatcher : BackgroundService
         _stopping = true;
         _node.StopAccepting();
         _running = false;
-        _store.Committed -= OnCommitted;
+        _node.Detach();
         await poller;
 
         // 2. What waits in memory was never started: forget it (its claim is handed back below).

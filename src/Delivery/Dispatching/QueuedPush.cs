@@ -1,10 +1,12 @@
 namespace Monal.Push.Delivery.Dispatching;
 
-// A push this node has claimed, waiting in memory or being sent. ClaimedUntil only ever takes a value that the
-// database holds for a row claimed by this node, so "ClaimedUntil is ahead" means "nobody else may send it".
+/// <summary>
+/// A push this node has claimed, waiting in memory or being sent. ClaimedUntil only ever takes a value that the
+/// database holds for a row claimed by this node, so "ClaimedUntil is ahead" means "nobody else may send it".
+/// </summary>
 internal sealed class QueuedPush(
     Guid pushId, Guid deviceId, DateTimeOffset dueAt, DateTimeOffset expiresAt, int attempts, int? lastStatus,
-    string? lastReason, DateTimeOffset claimedUntil) : IDisposable
+    DateTimeOffset claimedUntil) : IDisposable
 {
     private readonly Lock _gate = new();
     private DateTimeOffset _claimedUntil = claimedUntil;
@@ -22,8 +24,6 @@ internal sealed class QueuedPush(
     public int Attempts { get; } = attempts;
 
     public int? LastStatus { get; } = lastStatus;
-
-    public string? LastReason { get; } = lastReason;
 
     public DateTimeOffset ClaimedUntil
     {

@@ -1,6 +1,8 @@
 namespace Monal.Push.Delivery.PushModules;
 
-// Which APNs a module talks to: apps built for development get sandbox tokens, App Store and TestFlight builds production ones.
+/// <summary>
+/// Which APNs a module talks to: apps built for development get sandbox tokens, App Store and TestFlight builds production ones.
+/// </summary>
 internal enum ApnsEnvironment
 {
     Production,

@@ -2,7 +2,9 @@ using Monal.Push.Delivery.Apns;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// A configured module, ready to send: the pool for its credential and endpoint, and its pre-serialized payload.
+/// <summary>
+/// A configured module, ready to send: the pool for its credential and endpoint, and its pre-serialized payload.
+/// </summary>
 internal sealed class PushModule(
     string name, string topic, ApnsEnvironment environment, PushModuleKind kind, ApnsPayload payload, TimeSpan timeToLive,
     string? collapseId, ApnsClient client)

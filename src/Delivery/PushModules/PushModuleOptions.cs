@@ -5,7 +5,9 @@ using Monal.Push.Delivery.Apns;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// `PushModules:<name>` in configuration (docs/operators.md): which app (topic), which APNs, which credentials.
+/// <summary>
+/// `PushModules:&lt;name&gt;` in configuration (docs/operators.md): which app (topic), which APNs, which credentials.
+/// </summary>
 internal sealed class PushModuleOptions
 {
     public string? Topic { get; set; }

@@ -4,15 +4,18 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Delivery.Apns;
 using Monal.Push.Ledger.Crypto;
+using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// Resolves the `pushModule` of a publish (e.g. monalProdiOS, monalProdiOS-sandbox) to a ready module.
-// Apple wants one long-lived connection pool per credential: modules with the same team and key id share one JWT
-// provider, and modules that also share the endpoint share one ApnsClient (topic is a per-request header).
+/// <summary>
+/// Resolves the `pushModule` of a publish (e.g. monalProdiOS, monalProdiOS-sandbox) to a ready module.
+/// Apple wants one long-lived connection pool per credential: modules with the same team and key id share one JWT
+/// provider, and modules that also share the endpoint share one ApnsClient (topic is a per-request header).
+/// </summary>
 internal sealed class PushModuleRegistry : IDisposable
 {
-    private readonly Dictionary<string, PushModule> _modules = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, PushModule> _modules = new(PushModuleNames.Comparer);
     private readonly List<IDisposable> _owned = [];
 
     public PushModuleRegistry(IOptions<PushModulesOptions> options, KeyedHash hash, TimeProvider time, ILoggerFactory loggerFactory)

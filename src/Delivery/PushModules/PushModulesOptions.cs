@@ -1,11 +1,15 @@
+using Monal.Push.Ledger.Events;
+
 namespace Monal.Push.Delivery.PushModules;
 
-// The whole `PushModules` section: module name -> options. Names are matched ignoring case, as configuration keys are.
+/// <summary>
+/// The whole `PushModules` section: module name -&gt; options. Names compare as PushModuleNames says (ordinally).
+/// </summary>
 internal sealed class PushModulesOptions
 {
-    public const string SectionName = "PushModules";
+    public const string Section = "PushModules";
 
-    public Dictionary<string, PushModuleOptions> Modules { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public Dictionary<string, PushModuleOptions> Modules { get; } = new(PushModuleNames.Comparer);
 
     public IReadOnlyList<string> Validate() => [.. Modules.SelectMany(m => m.Value.Validate(m.Key))];
 }

@@ -2,7 +2,9 @@ using Microsoft.Extensions.Options;
 
 namespace Monal.Push.Delivery.PushModules;
 
-// Run at start (ValidateOnStart): bad configuration is the one thing that stops the process.
+/// <summary>
+/// Run at start (ValidateOnStart): bad configuration is the one thing that stops the process.
+/// </summary>
 internal sealed class PushModulesOptionsValidator : IValidateOptions<PushModulesOptions>
 {
     public ValidateOptionsResult Validate(string? name, PushModulesOptions options)

@@ -13,7 +13,7 @@ public static class PushModulesServiceCollectionExtensions
     {
         services.AddOptions<PushModulesOptions>()
             .Configure<IConfiguration>((options, configuration) =>
-                configuration.GetSection(PushModulesOptions.SectionName).Bind(options.Modules))
+                configuration.GetSection(PushModulesOptions.Section).Bind(options.Modules))
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PushModulesOptions>, PushModulesOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);

@@ -1,7 +1,8 @@
-using System.Security.Cryptography;
 using System.Security;
+using System.Security.Cryptography;
 using System.Text;
 using System.Xml.Linq;
+using Monal.Push.Ingest.Xml;
 
 namespace Monal.Push.Ingest.Component;
 

@@ -24,9 +24,6 @@ internal sealed class StanzaWriter(Stream stream, TimeProvider time, TimeSpan ke
     public bool TryEnqueue(XElement stanza) =>
         _queue.Writer.TryWrite(stanza.ToString(SaveOptions.DisableFormatting | SaveOptions.OmitDuplicateNamespaces));
 
-    /// <summary>Queues raw protocol text (stream tags, handshake, keepalive).</summary>
-    public bool TryEnqueueRaw(string text) => _queue.Writer.TryWrite(text);
-
     /// <summary>Writes <paramref name="trailer"/> after everything already queued, then stops accepting stanzas.</summary>
     public void Complete(string trailer)
     {

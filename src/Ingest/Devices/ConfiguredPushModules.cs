@@ -1,12 +1,13 @@
 using System.Collections.Frozen;
 using Microsoft.Extensions.Configuration;
+using Monal.Push.Ledger.Events;
 
 namespace Monal.Push.Ingest.Devices;
 
 /// <summary>
 /// The names of the push modules configured under <c>PushModules:&lt;name&gt;</c>. Ingest only needs the names (to
 /// refuse a publish naming an unknown module); Delivery owns what a module means, and Ingest does not reference it.
-/// Names compare ordinally, as the publish-option carries them.
+/// Names compare by <see cref="PushModuleNames.Comparer"/>, the rule Delivery uses too.
 /// </summary>
 internal sealed class ConfiguredPushModules
 {
@@ -17,10 +18,10 @@ internal sealed class ConfiguredPushModules
     public ConfiguredPushModules(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        _names = configuration.GetSection(Section).GetChildren().Select(c => c.Key).ToFrozenSet(StringComparer.Ordinal);
+        _names = configuration.GetSection(Section).GetChildren().Select(c => c.Key).ToFrozenSet(PushModuleNames.Comparer);
     }
 
-    public ConfiguredPushModules(IEnumerable<string> names) => _names = names.ToFrozenSet(StringComparer.Ordinal);
+    public ConfiguredPushModules(IEnumerable<string> names) => _names = names.ToFrozenSet(PushModuleNames.Comparer);
 
     public IReadOnlySet<string> Names => _names;
 

@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.Limiting;
-using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Ledger.Events;
@@ -118,7 +117,7 @@ internal sealed class RegistrationHandler(
                 var registered = new DeviceRegistered(
                     id, DeviceMode.Registered, module, await dataKeys.EncryptAsync(id, apnsToken, ct), hash.HashSecret(secret), domain, now,
                     await dataKeys.EncryptAsync(id, secret, ct));
-                await store.AppendAsync(id, PublishHandler.StreamType,
+                await store.AppendAsync(id, StreamTypes.Device,
                     existing is null ? ExpectedVersion.NoStream : ExpectedVersion.Any, [registered], ct: ct);
                 Log.DeviceRegistered(logger, hash.Redact(id), channel, renewed: false);
                 metrics.Registration("register", channel, "registered");
@@ -149,7 +148,7 @@ internal sealed class RegistrationHandler(
         // The secret rides along every renewal: the renewals before this one are deleted below.
         var renewed = new RegistrationRenewed(id, module, await dataKeys.EncryptAsync(id, token, ct), domain, now,
             await dataKeys.EncryptAsync(id, secret, ct));
-        var appended = await store.AppendAsync(id, PublishHandler.StreamType, ExpectedVersion.Any, [renewed], ct: ct);
+        var appended = await store.AppendAsync(id, StreamTypes.Device, ExpectedVersion.Any, [renewed], ct: ct);
         if (replaced)
         {
             await dataKeys.RetireSupersededAsync(id, ct);
@@ -192,7 +191,7 @@ internal sealed class RegistrationHandler(
             return new(RegistrationResult.Error("Node not found!"), RegistrationFailure.NotFound);
         }
 
-        await store.AppendAsync(id, PublishHandler.StreamType, ExpectedVersion.Any, [new DeviceUnregistered(id, clock.GetUtcNow())], ct: ct);
+        await store.AppendAsync(id, StreamTypes.Device, ExpectedVersion.Any, [new DeviceUnregistered(id, clock.GetUtcNow())], ct: ct);
         Log.DeviceUnregistered(logger, hash.Redact(id), channel);
         metrics.Registration("unregister", channel, "unregistered");
         return new(RegistrationResult.Ok(node), RegistrationFailure.None);

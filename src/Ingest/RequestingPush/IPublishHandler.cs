@@ -1,3 +1,5 @@
+using Monal.Push.Ingest.Stanzas;
+
 namespace Monal.Push.Ingest.RequestingPush;
 
 /// <summary>

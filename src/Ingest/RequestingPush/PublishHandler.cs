@@ -2,11 +2,12 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Devices;
 using Monal.Push.Ingest.Limiting;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.EventStore;
-using Monal.Push.Ledger.Faults;
 using Monal.Push.Ledger.Events;
+using Monal.Push.Ledger.Faults;
 using Npgsql;
 
 namespace Monal.Push.Ingest.RequestingPush;
@@ -35,15 +36,13 @@ internal sealed class PublishHandler(
     IngestMetrics metrics,
     ILogger<PublishHandler> logger) : IPublishHandler
 {
-    public const string StreamType = "device";
-
     private readonly IngestOptions _options = options.Value;
     private int _pending;
 
     public async ValueTask<PublishOutcome> HandleAsync(PublishRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var mode = request.Secret is not null ? "registered" : "stateless";
+        var mode = request.Secret is not null ? DeviceMode.Registered : DeviceMode.Stateless;
         // The sending domain's own limits first: its excess is answered here, before it can take a share of what all
         // domains share (the pending appends below, the component link's in-flight stanzas).
         if (limiter.TryEnter(request.FromDomain, out var admission) is { } refusal)
@@ -63,7 +62,7 @@ internal sealed class PublishHandler(
         }
     }
 
-    private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, string mode, CancellationToken ct)
+    private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, DeviceMode mode, CancellationToken ct)
     {
         if (Interlocked.Increment(ref _pending) > _options.MaxPendingAppends)
         {
@@ -80,7 +79,7 @@ internal sealed class PublishHandler(
         {
             (device, decision, outcome) = mode switch
             {
-                "registered" => await RegisteredAsync(request, ct),
+                DeviceMode.Registered => await RegisteredAsync(request, ct),
                 _ => await StatelessAsync(request, ct),
             };
         }
@@ -96,7 +95,7 @@ internal sealed class PublishHandler(
 
         if (logger.IsEnabled(LogLevel.Debug))
         {
-            Log.PublishDecided(logger, device is { } id ? hash.Redact(id) : "-", mode, outcome.Condition ?? "result",
+            Log.PublishDecided(logger, device is { } id ? hash.Redact(id) : "-", mode.Name(), outcome.Condition ?? "result",
                 decision?.ToString() ?? "none");
         }
 
@@ -208,7 +207,7 @@ internal sealed class PublishHandler(
             id, DeviceMode.Stateless, module, await dataKeys.EncryptAsync(id, token, ct), SecretHash: null, domain, now);
         try
         {
-            await store.AppendAsync(id, StreamType, ExpectedVersion.NoStream, [registered, Push(id, domain, now, notBefore)], ct: ct);
+            await store.AppendAsync(id, StreamTypes.Device, ExpectedVersion.NoStream, [registered, Push(id, domain, now, notBefore)], ct: ct);
             Log.StatelessDeviceCreated(logger, hash.Redact(id), module);
             return PublishOutcome.Accepted;
         }
@@ -240,7 +239,7 @@ internal sealed class PublishHandler(
     {
         try
         {
-            await store.AppendAsync(id, StreamType, ExpectedVersion.Any, [Push(id, domain, now ?? clock.GetUtcNow(), notBefore)], ct: ct);
+            await store.AppendAsync(id, StreamTypes.Device, ExpectedVersion.Any, [Push(id, domain, now ?? clock.GetUtcNow(), notBefore)], ct: ct);
             return PublishOutcome.Accepted;
         }
         catch (AppendRejectedException)

@@ -15,10 +15,6 @@ internal static class PushIq
     private static readonly XName ItemName = XName.Get("item", Namespaces.PubSub);
     private static readonly XName PublishOptionsName = XName.Get("publish-options", Namespaces.PubSub);
 
-    /// <summary>True for an IQ set whose payload is a pubsub publish; such an IQ is ours to answer.</summary>
-    public static bool IsPublish(XElement iq) =>
-        (string?)iq.Attribute("type") == "set" && iq.Element(PubSubName)?.Element(PublishName) is not null;
-
     /// <summary>Parses a publish IQ, or produces the <c>modify</c>/<c>bad-request</c> error to answer it with.</summary>
     public static bool TryParse(
         XElement iq, [NotNullWhen(true)] out PublishRequest? request, [NotNullWhen(false)] out StanzaError? error)

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 
 namespace Monal.Push.Ingest.Throttling;
 

@@ -1,6 +1,5 @@
 using System.Xml;
 using System.Xml.Linq;
-using Monal.Push.Ingest.Component;
 
 namespace Monal.Push.Ingest.Xml;
 

@@ -200,16 +200,6 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops a database (tests clean up after themselves).</summary>
-    public async Task DropDatabaseAsync(string name, CancellationToken ct = default)
-    {
-        NpgsqlConnection.ClearAllPools();
-        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
-        await connection.OpenAsync(ct);
-        await using var drop = new NpgsqlCommand($"drop database if exists \"{name}\" with (force)", connection);
-        await drop.ExecuteNonQueryAsync(ct);
-    }
-
     private async Task InitAsync(CancellationToken ct)
     {
         var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));

@@ -13,35 +13,35 @@ public sealed partial class EventStore
     // which no concurrent transaction writes; migrations/0006). The preceding pg_current_xact_id() gives the
     // transaction its xid before any position is drawn; EventFeed's gap proof rests on that ordering.
     internal const string AppendSql = """
-        with u as (
-            select * from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) as u(id, type, cnt, expected)
-        ), s as (
+        with batch_streams as (
+            select * from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) as b(id, type, cnt, expected)
+        ), upserted_streams as (
             insert into streams as t (id, type, version, created_at, updated_at)
-            select id, type, cnt, $5, $5 from u order by id
+            select id, type, cnt, $5, $5 from batch_streams order by id
             on conflict (id) do update set version = t.version + excluded.version, updated_at = excluded.updated_at
             returning t.id, t.version
-        ), j as (
-            select x.ord, x.stream_id, s.version - u.cnt + x.off as version, x.type, x.data, x.meta, x.is_push,
-                   case when u.expected >= 0 and s.version - u.cnt <> u.expected
-                        then monal_version_conflict(u.id, u.expected, s.version - u.cnt) end as conflict
+        ), versioned_events as (
+            select x.ord, x.stream_id, s.version - b.cnt + x.off as version, x.type, x.data, x.meta, x.is_push,
+                   case when b.expected >= 0 and s.version - b.cnt <> b.expected
+                        then monal_version_conflict(b.id, b.expected, s.version - b.cnt) end as conflict
             from unnest($6::int[], $7::uuid[], $8::bigint[], $9::text[], $10::jsonb[], $11::jsonb[], $12::bool[])
                  as x(ord, stream_id, off, type, data, meta, is_push)
-            join s on s.id = x.stream_id
-            join u on u.id = x.stream_id
-        ), e as (
-            select o.*, nextval('event_seq') as seq from (select * from j order by ord) o
-        ), i1 as (
+            join upserted_streams s on s.id = x.stream_id
+            join batch_streams b on b.id = x.stream_id
+        ), positioned_events as (
+            select o.*, nextval('event_seq') as seq from (select * from versioned_events order by ord) o
+        ), inserted_events as (
             insert into events (seq, stream_id, version, type, data, metadata, "timestamp")
-            select seq, stream_id, version, type, data, meta, $5 from e where not is_push
-        ), i2 as (
+            select seq, stream_id, version, type, data, meta, $5 from positioned_events where not is_push
+        ), inserted_push_events as (
             insert into push_events (seq, stream_id, version, type, data, metadata, "timestamp")
-            select seq, stream_id, version, type, data, meta, $5 from e where is_push
-        ), c as (
+            select seq, stream_id, version, type, data, meta, $5 from positioned_events where is_push
+        ), counted_push_days as (
             insert into push_event_days as t (day, backend, events)
-            select ($5 at time zone 'UTC')::date, pg_backend_pid(), count(*) from e where is_push having count(*) > 0
+            select ($5 at time zone 'UTC')::date, pg_backend_pid(), count(*) from positioned_events where is_push having count(*) > 0
             on conflict (day, backend) do update set events = t.events + excluded.events
         )
-        select ord, seq, version from e order by ord
+        select ord, seq, version from positioned_events order by ord
         """;
 
     /// <summary>
@@ -133,143 +133,203 @@ public sealed partial class EventStore
     }
 
     private static bool IsPerCaller(PostgresException ex) =>
-        ex.SqlState is "MPV01" or "MPG01" or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+        ex.SqlState is LedgerSqlStates.VersionConflict or LedgerSqlStates.ProjectionRefused or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
         || ex.SqlState.StartsWith("23", StringComparison.Ordinal) || ex.SqlState.StartsWith("22", StringComparison.Ordinal);
 
     private static Exception Translate(PostgresException ex, PendingAppend p) => ex.SqlState switch
     {
-        "MPV01" => new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
+        LedgerSqlStates.VersionConflict => new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
         PostgresErrorCodes.UniqueViolation when ex.ConstraintName == "events_stream_version_key" =>
             new StreamVersionConflictException(p.StreamId, p.Expected.Value, ex),
-        "MPG01" => new AppendRejectedException(ex.ConstraintName ?? "refused by a projection", ex),
+        LedgerSqlStates.ProjectionRefused => new AppendRejectedException(ex.ConstraintName ?? "refused by a projection", ex),
         _ => ex,
     };
 
+    // Shapes the batch, sends it with the inline projections' statements in one round trip, then completes the callers.
     private async Task CommitAsync(IReadOnlyList<PendingAppend> batch, CancellationToken ct)
     {
         var now = _clock.GetUtcNow();
         await EnsurePartitionAsync(now, batch, ct);
-
-        // Aggregate per stream: one streams row per distinct stream, in id order; events keep caller order.
-        var byStream = new SortedDictionary<Guid, (string Type, long Count, long Expected)>();
-        var total = 0;
-        foreach (var p in batch)
-        {
-            total += p.Events.Count;
-            if (byStream.TryGetValue(p.StreamId, out var s))
-            {
-                byStream[p.StreamId] = (s.Type, s.Count + p.Events.Count, s.Expected);
-            }
-            else
-            {
-                byStream[p.StreamId] = (p.StreamType, p.Events.Count, p.Expected.Value);
-            }
-        }
-
-        var ids = new Guid[byStream.Count];
-        var types = new string[byStream.Count];
-        var counts = new long[byStream.Count];
-        var expected = new long[byStream.Count];
-        var i = 0;
-        foreach (var (id, s) in byStream)
-        {
-            ids[i] = id;
-            types[i] = s.Type;
-            counts[i] = s.Count;
-            expected[i] = s.Expected;
-            i++;
-        }
-
-        var ord = new int[total];
-        var eStream = new Guid[total];
-        var eOff = new long[total];
-        var eType = new string[total];
-        var eData = new byte[total][];
-        var eMeta = new byte[]?[total];
-        var ePush = new bool[total];
-        var offsets = new Dictionary<Guid, long>(byStream.Count);
-        var pendingEvents = _inline.Length > 0 || Committed is not null ? new List<PendingEvent>(total) : null;
-        var n = 0;
-        foreach (var p in batch)
-        {
-            var meta = p.Metadata is null ? null : System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(p.Metadata, LedgerJson.Default.EventMetadata);
-            foreach (var data in p.Events)
-            {
-                offsets[p.StreamId] = offsets.GetValueOrDefault(p.StreamId) + 1;
-                var type = data.GetType();
-                ord[n] = n;
-                eStream[n] = p.StreamId;
-                eOff[n] = offsets[p.StreamId];
-                eType[n] = EventTypes.NameOf(type);
-                eData[n] = EventTypes.Serialize(data);
-                eMeta[n] = meta;
-                ePush[n] = EventTypes.IsPushEvent(type);
-                pendingEvents?.Add(new PendingEvent(p.StreamId, data, now));
-                n++;
-            }
-        }
+        var shape = AppendShape.Of(batch, now, collectEvents: _inline.Length > 0);
 
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         // No explicit transaction: the statements of one batch run in one implicit transaction and one round trip.
-        await using var cmd = new NpgsqlBatch(connection);
-        cmd.BatchCommands.Add(new NpgsqlBatchCommand("select pg_current_xact_id()"));
-        var append = new NpgsqlBatchCommand(AppendSql);
-        append.Parameters.Add(new() { Value = ids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        append.Parameters.Add(new() { Value = types, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        append.Parameters.Add(new() { Value = counts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-        append.Parameters.Add(new() { Value = expected, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-        append.Parameters.Add(new() { Value = now, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        append.Parameters.Add(new() { Value = ord, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-        append.Parameters.Add(new() { Value = eStream, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
-        append.Parameters.Add(new() { Value = eOff, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-        append.Parameters.Add(new() { Value = eType, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        append.Parameters.Add(new() { Value = eData, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
-        append.Parameters.Add(new() { Value = eMeta, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
-        append.Parameters.Add(new() { Value = ePush, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean });
-        cmd.BatchCommands.Add(append);
-        if (pendingEvents is not null)
-        {
-            foreach (var projection in _inline)
-            {
-                projection.Project(cmd, pendingEvents);
-            }
-        }
-
-        var seqs = new long[total];
-        var versions = new long[total];
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
-        {
-            await reader.NextResultAsync(ct); // pg_current_xact_id
-            while (await reader.ReadAsync(ct))
-            {
-                var o = reader.GetInt32(0);
-                seqs[o] = reader.GetInt64(1);
-                versions[o] = reader.GetInt64(2);
-            }
-
-            while (await reader.NextResultAsync(ct))
-            {
-                // Drain the projection and notify statements so their errors surface here.
-            }
-        }
+        await using var command = new NpgsqlBatch(connection);
+        command.BatchCommands.Add(new NpgsqlBatchCommand("select pg_current_xact_id()"));
+        command.BatchCommands.Add(shape.ToAppendCommand());
+        var afterCommit = AddInlineProjections(command, shape.Events);
+        var (versions, sequences) = await ExecuteAsync(command, shape.EventCount, ct);
 
         Availability.Succeeded();
         LedgerMetrics.BatchSize.Record(batch.Count);
-        LedgerMetrics.EventsAppended.Add(total);
+        LedgerMetrics.EventsAppended.Add(shape.EventCount);
         BatchCommitted?.Invoke(batch.Count);
-        if (pendingEvents is not null)
+        if (afterCommit is not null)
         {
-            Committed?.Invoke(pendingEvents);
+            // Before the callers resume: a push claimed in this batch is in the dispatcher's hands by then.
+            foreach (var then in afterCommit)
+            {
+                then();
+            }
         }
 
         var last = -1;
         foreach (var p in batch)
         {
             last += p.Events.Count;
-            p.Completion.TrySetResult(new AppendResult(versions[last], seqs[last]));
+            p.Completion.TrySetResult(new AppendResult(versions[last], sequences[last]));
         }
 
         _notifier.Signal();
+    }
+
+    private List<AfterCommit>? AddInlineProjections(NpgsqlBatch command, IReadOnlyList<PendingEvent>? events)
+    {
+        List<AfterCommit>? afterCommit = null;
+        if (events is null)
+        {
+            return null;
+        }
+
+        foreach (var projection in _inline)
+        {
+            if (projection.Project(command, events) is { } then)
+            {
+                (afterCommit ??= []).Add(then);
+            }
+        }
+
+        return afterCommit;
+    }
+
+    // Sends the batch and reads each event's version and position (indexed by its place in the batch).
+    private static async Task<(long[] Versions, long[] Sequences)> ExecuteAsync(NpgsqlBatch command, int eventCount, CancellationToken ct)
+    {
+        var sequences = new long[eventCount];
+        var versions = new long[eventCount];
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct); // pg_current_xact_id
+        while (await reader.ReadAsync(ct))
+        {
+            var ord = reader.GetInt32(0);
+            sequences[ord] = reader.GetInt64(1);
+            versions[ord] = reader.GetInt64(2);
+        }
+
+        while (await reader.NextResultAsync(ct))
+        {
+            // Drain the projection statements so their errors surface here.
+        }
+
+        return (versions, sequences);
+    }
+
+    /// <summary>
+    /// A batch of appends as the append statement takes it: one row per distinct stream (in id order, with the sum
+    /// of its events and the first caller's expected version) and one row per event, in caller order.
+    /// </summary>
+    private sealed class AppendShape
+    {
+        private readonly DateTimeOffset _now;
+        private Guid[] _streamIds = [];
+        private string[] _streamTypes = [];
+        private long[] _streamCounts = [];
+        private long[] _expected = [];
+        private int[] _ord = [];
+        private Guid[] _eventStreams = [];
+        private long[] _offsets = [];
+        private string[] _eventTypes = [];
+        private byte[][] _data = [];
+        private byte[]?[] _metadata = [];
+        private bool[] _isPush = [];
+
+        private AppendShape(DateTimeOffset now) => _now = now;
+
+        public int EventCount => _ord.Length;
+
+        // The events as inline projections see them, or null when there are none to show them to.
+        public List<PendingEvent>? Events { get; private set; }
+
+        public static AppendShape Of(IReadOnlyList<PendingAppend> batch, DateTimeOffset now, bool collectEvents)
+        {
+            var shape = new AppendShape(now);
+            var total = shape.ShapeStreams(batch);
+            shape.ShapeEvents(batch, total, collectEvents);
+            return shape;
+        }
+
+        public NpgsqlBatchCommand ToAppendCommand() => new NpgsqlBatchCommand(AppendSql)
+            .AddArray(_streamIds, NpgsqlDbType.Uuid)
+            .AddArray(_streamTypes, NpgsqlDbType.Text)
+            .AddArray(_streamCounts, NpgsqlDbType.Bigint)
+            .AddArray(_expected, NpgsqlDbType.Bigint)
+            .AddValue(_now, NpgsqlDbType.TimestampTz)
+            .AddArray(_ord, NpgsqlDbType.Integer)
+            .AddArray(_eventStreams, NpgsqlDbType.Uuid)
+            .AddArray(_offsets, NpgsqlDbType.Bigint)
+            .AddArray(_eventTypes, NpgsqlDbType.Text)
+            .AddArray(_data, NpgsqlDbType.Jsonb)
+            .AddArray(_metadata, NpgsqlDbType.Jsonb)
+            .AddArray(_isPush, NpgsqlDbType.Boolean);
+
+        private int ShapeStreams(IReadOnlyList<PendingAppend> batch)
+        {
+            var byStream = new SortedDictionary<Guid, (string Type, long Count, long Expected)>();
+            var total = 0;
+            foreach (var p in batch)
+            {
+                total += p.Events.Count;
+                byStream[p.StreamId] = byStream.TryGetValue(p.StreamId, out var s)
+                    ? (s.Type, s.Count + p.Events.Count, s.Expected)
+                    : (p.StreamType, p.Events.Count, p.Expected.Value);
+            }
+
+            _streamIds = new Guid[byStream.Count];
+            _streamTypes = new string[byStream.Count];
+            _streamCounts = new long[byStream.Count];
+            _expected = new long[byStream.Count];
+            var i = 0;
+            foreach (var (id, s) in byStream)
+            {
+                (_streamIds[i], _streamTypes[i], _streamCounts[i], _expected[i]) = (id, s.Type, s.Count, s.Expected);
+                i++;
+            }
+
+            return total;
+        }
+
+        private void ShapeEvents(IReadOnlyList<PendingAppend> batch, int total, bool collectEvents)
+        {
+            _ord = new int[total];
+            _eventStreams = new Guid[total];
+            _offsets = new long[total];
+            _eventTypes = new string[total];
+            _data = new byte[total][];
+            _metadata = new byte[]?[total];
+            _isPush = new bool[total];
+            Events = collectEvents ? new List<PendingEvent>(total) : null;
+            var offsets = new Dictionary<Guid, long>(_streamIds.Length);
+            var n = 0;
+            foreach (var p in batch)
+            {
+                var meta = p.Metadata is null ? null : System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(p.Metadata, LedgerJson.Default.EventMetadata);
+                foreach (var data in p.Events)
+                {
+                    var offset = offsets.GetValueOrDefault(p.StreamId) + 1;
+                    offsets[p.StreamId] = offset;
+                    var type = data.GetType();
+                    _ord[n] = n;
+                    _eventStreams[n] = p.StreamId;
+                    _offsets[n] = offset;
+                    _eventTypes[n] = EventTypes.NameOf(type);
+                    _data[n] = EventTypes.Serialize(data);
+                    _metadata[n] = meta;
+                    _isPush[n] = EventTypes.IsPushEvent(type);
+                    Events?.Add(new PendingEvent(p.StreamId, data, _now));
+                    n++;
+                }
+            }
+        }
     }
 }
 

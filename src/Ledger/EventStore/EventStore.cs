@@ -58,14 +58,6 @@ public sealed partial class EventStore : IAsyncDisposable
     /// <summary>Observed batch sizes of group commit, for metrics.</summary>
     public event Action<int>? BatchCommitted;
 
-    /// <summary>
-    /// Raised in this process after a batch committed, before its callers resume, with the committed events in
-    /// append order. In-process consumers (the local dispatcher) use it as a fast path; the log stays the authority.
-    /// A handler must be quick and must not throw. The list is the same instance the inline projections were given
-    /// for that batch, so a projection can recognise its own batch here (the dispatcher's hand-over relies on it).
-    /// </summary>
-    public event Action<IReadOnlyList<PendingEvent>>? Committed;
-
     /// <summary>Stops accepting appends and waits for queued ones to commit.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -209,7 +209,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
         return new DeviceState(
             reader.GetGuid(0),
-            reader.GetString(1) == "stateless" ? DeviceMode.Stateless : DeviceMode.Registered,
+            DeviceModes.Parse(reader.GetString(1)),
             reader.GetString(2),
             reader.IsDBNull(3) ? null : reader.GetString(3),
             reader.IsDBNull(4) ? null : reader.GetString(4),

@@ -50,7 +50,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         where d.device_id = u.id
         """;
 
-    public void Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
+    public AfterCommit? Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(events);
@@ -69,6 +69,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
         }
 
         AddPushes(batch, events, lifecycle);
+        return null;
     }
 
     public void OnDelete(NpgsqlBatch batch, Guid streamId)
@@ -128,7 +129,7 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
             {
                 case DeviceRegistered r:
                     (kind[i], at[i], mode[i], module[i], token[i], secret[i], domain[i]) = ("registered", r.RegisteredAt,
-                        r.Mode == DeviceMode.Stateless ? "stateless" : "registered", r.PushModule, r.EncryptedToken, r.SecretHash, r.Domain);
+                        r.Mode.Name(), r.PushModule, r.EncryptedToken, r.SecretHash, r.Domain);
                     break;
                 case RegistrationRenewed r:
                     (kind[i], at[i], module[i], token[i], domain[i]) = ("renewed", r.RenewedAt, r.PushModule, r.EncryptedToken, r.Domain);

@@ -13,7 +13,7 @@ namespace Monal.Push.Projections.DomainUsage;
 /// The counters are purged with it too (PushLogRetention): they name no device, but on a domain with one user a
 /// day's count is that person's pushes, so none outlives Retention:PushLog.
 /// </summary>
-internal sealed class DomainUsageProjection : IAsyncProjection, IRangeReplay
+internal sealed class DomainUsageProjection() : PushFoldProjection(RequestsSql, OutcomesSql, RangeSql)
 {
     private const string RequestsSql = """
         with u as (
@@ -30,7 +30,24 @@ internal sealed class DomainUsageProjection : IAsyncProjection, IRangeReplay
         on conflict (day, domain) do update set pushes = t.pushes + excluded.pushes
         """;
 
-    private const string OutcomesTail = """
+    // The counters of a delta (rows day, domain, outcome, n), added to what domain_usage already holds; a replayed
+    // range also adds the pushes it inserted.
+    private static string Tally(bool pushes) => """
+        coalesce(sum(n) filter (where outcome = 'delivered'), 0),
+        coalesce(sum(n) filter (where outcome in ('failed', 'expired')), 0),
+        coalesce(sum(n) filter (where outcome = 'invalidated'), 0),
+        coalesce(sum(n) filter (where outcome = 'rejected'), 0)
+        from delta group by day, domain
+        on conflict (day, domain) do update set
+        """ + (pushes ? " pushes = t.pushes + excluded.pushes," : "") + """
+
+            delivered = t.delivered + excluded.delivered,
+            failed = t.failed + excluded.failed,
+            invalidated = t.invalidated + excluded.invalidated,
+            rejected = t.rejected + excluded.rejected
+        """;
+
+    private static readonly string OutcomesTail = """
         , w as (
             select * from o where monal_outcome_rank(outcome) > monal_outcome_rank(old)
         ), upd as (
@@ -42,17 +59,7 @@ internal sealed class DomainUsageProjection : IAsyncProjection, IRangeReplay
         )
         insert into domain_usage as t (day, domain, delivered, failed, invalidated, rejected)
         select day, domain,
-               coalesce(sum(n) filter (where outcome = 'delivered'), 0),
-               coalesce(sum(n) filter (where outcome in ('failed', 'expired')), 0),
-               coalesce(sum(n) filter (where outcome = 'invalidated'), 0),
-               coalesce(sum(n) filter (where outcome = 'rejected'), 0)
-        from delta group by day, domain
-        on conflict (day, domain) do update set
-            delivered = t.delivered + excluded.delivered,
-            failed = t.failed + excluded.failed,
-            invalidated = t.invalidated + excluded.invalidated,
-            rejected = t.rejected + excluded.rejected
-        """;
+        """ + Tally(pushes: false);
 
     private static readonly string OutcomesSql = PushPage.OutcomesCte("domain_usage_pushes", "p.day, p.domain") + OutcomesTail;
 
@@ -78,32 +85,9 @@ internal sealed class DomainUsageProjection : IAsyncProjection, IRangeReplay
         )
         insert into domain_usage as t (day, domain, pushes, delivered, failed, invalidated, rejected)
         select day, domain, sum(pushes),
-               coalesce(sum(n) filter (where outcome = 'delivered'), 0),
-               coalesce(sum(n) filter (where outcome in ('failed', 'expired')), 0),
-               coalesce(sum(n) filter (where outcome = 'invalidated'), 0),
-               coalesce(sum(n) filter (where outcome = 'rejected'), 0)
-        from delta group by day, domain
-        on conflict (day, domain) do update set
-            pushes = t.pushes + excluded.pushes,
-            delivered = t.delivered + excluded.delivered,
-            failed = t.failed + excluded.failed,
-            invalidated = t.invalidated + excluded.invalidated,
-            rejected = t.rejected + excluded.rejected
-        """;
+        """ + Tally(pushes: true);
 
-    public string Name => "domain_usage";
+    public override string Name => "domain_usage";
 
-    public IReadOnlyList<string> Tables { get; } = ["domain_usage", "domain_usage_pushes"];
-
-    public ValueTask ApplyAsync(NpgsqlBatch batch, IReadOnlyList<RecordedEvent> events, CancellationToken ct)
-    {
-        PushPage.AddTo(batch, events, RequestsSql, OutcomesSql);
-        return ValueTask.CompletedTask;
-    }
-
-    public void AddRange(NpgsqlBatch batch, long after, long upTo)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        batch.BatchCommands.Add(PushRange.Command(RangeSql, after, upTo));
-    }
+    public override IReadOnlyList<string> Tables { get; } = ["domain_usage", "domain_usage_pushes"];
 }

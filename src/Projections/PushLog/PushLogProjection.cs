@@ -8,7 +8,7 @@ namespace Monal.Push.Projections.PushLog;
 /// push_log: one row per push and its outcome, the "server log" that Retention:PushLog deletes after 14 days (by
 /// requested_at). Idempotent: a request is inserted once, and an outcome only ever makes a row more final.
 /// </summary>
-internal sealed class PushLogProjection : IAsyncProjection, IRangeReplay, IStreamDeletionHook
+internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, OutcomesSql, RangeSql), IStreamDeletionHook
 {
     // A request is only recorded while its device's stream still exists. FOR KEY SHARE does not block appends
     // (they take a weaker lock on the streams row) but does order us against an erase (FOR UPDATE): either the
@@ -57,21 +57,9 @@ internal sealed class PushLogProjection : IAsyncProjection, IRangeReplay, IStrea
         select 1
         """;
 
-    public string Name => "push_log";
+    public override string Name => "push_log";
 
-    public IReadOnlyList<string> Tables { get; } = ["push_log"];
-
-    public ValueTask ApplyAsync(NpgsqlBatch batch, IReadOnlyList<RecordedEvent> events, CancellationToken ct)
-    {
-        PushPage.AddTo(batch, events, RequestsSql, OutcomesSql);
-        return ValueTask.CompletedTask;
-    }
-
-    public void AddRange(NpgsqlBatch batch, long after, long upTo)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        batch.BatchCommands.Add(PushRange.Command(RangeSql, after, upTo));
-    }
+    public override IReadOnlyList<string> Tables { get; } = ["push_log"];
 
     public void OnDelete(NpgsqlBatch batch, Guid streamId)
     {

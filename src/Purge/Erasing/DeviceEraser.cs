@@ -1,9 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Monal.Push.Ledger.Crypto;
-using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
-using Monal.Push.Purge.Exporting;
-using Monal.Push.Purge.Scheduling;
+using Monal.Push.Ledger.Events;
+using Monal.Push.Purge.Locating;
 using Npgsql;
 
 namespace Monal.Push.Purge.Erasing;
@@ -108,7 +107,7 @@ public sealed class DeviceEraser(
         var receipt = new EraseReceipt(Guid.CreateVersion7(), cause, now, false, deleted);
         await store.AppendAsync(
             SystemStreams.Gdpr,
-            RetentionJobs.SystemStreamType,
+            StreamTypes.System,
             ExpectedVersion.Any,
             [new DeviceErased(receipt.ReceiptId, cause, new Dictionary<string, long>(deleted, StringComparer.Ordinal), now)],
             ct: CancellationToken.None);

@@ -5,10 +5,10 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ledger.Crypto;
-using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Events;
 using Monal.Push.Purge.Erasing;
-using Monal.Push.Purge.Scheduling;
+using Monal.Push.Purge.Locating;
 using Npgsql;
 
 namespace Monal.Push.Purge.Exporting;
@@ -36,7 +36,7 @@ public sealed class SubjectAccessExporter(
         var document = format == ExportFormat.Json ? RenderJson(export) : RenderText(export);
         await store.AppendAsync(
             SystemStreams.Gdpr,
-            RetentionJobs.SystemStreamType,
+            StreamTypes.System,
             ExpectedVersion.Any,
             [new SubjectAccessExported(export.RequestId, format.ToString().ToLowerInvariant(), export.ExportedAt)],
             ct: CancellationToken.None);
@@ -104,31 +104,21 @@ public sealed class SubjectAccessExporter(
             t.AppendLine();
         }
 
-        t.AppendLine("Purposes:");
-        foreach (var p in export.Processing.Purposes)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {p}");
-        }
-
-        t.AppendLine("Retention periods:");
-        foreach (var r in export.Processing.RetentionPeriods)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {r.Category}: {r.Period}");
-        }
-
-        t.AppendLine("Recipients:");
-        foreach (var r in export.Processing.Recipients)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {r}");
-        }
-
-        t.AppendLine("Source of the data:");
-        foreach (var s in export.Processing.Sources)
-        {
-            t.AppendLine(CultureInfo.InvariantCulture, $"  - {s}");
-        }
+        Bullets(t, "Purposes:", export.Processing.Purposes);
+        Bullets(t, "Retention periods:", export.Processing.RetentionPeriods.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Category}: {r.Period}")));
+        Bullets(t, "Recipients:", export.Processing.Recipients);
+        Bullets(t, "Source of the data:", export.Processing.Sources);
 
         return t.ToString();
+    }
+
+    private static void Bullets(StringBuilder t, string heading, IEnumerable<string> items)
+    {
+        t.AppendLine(heading);
+        foreach (var item in items)
+        {
+            t.AppendLine(CultureInfo.InvariantCulture, $"  - {item}");
+        }
     }
 
     // A registered device's secret is kept in two forms (RegistrationHandler, as mod_push_appserver does): the hash
@@ -249,7 +239,7 @@ public sealed class SubjectAccessExporter(
         }
 
         // The row says 'registered' or 'stateless'; the export names modes as the events do (DeviceMode).
-        f.Mode ??= r.GetString(0) == "stateless" ? nameof(DeviceMode.Stateless) : nameof(DeviceMode.Registered);
+        f.Mode ??= DeviceModes.Parse(r.GetString(0)).ToString();
         f.PushModule ??= r.IsDBNull(1) ? null : r.GetString(1);
         if (!r.IsDBNull(2) && !f.EncryptedTokens.Contains(r.GetString(2)))
         {

@@ -16,7 +16,6 @@ public sealed class RetentionJobs(
     ILogger<RetentionJobs> logger)
 {
     /// <summary>The stream type of the system streams.</summary>
-    public const string SystemStreamType = "system";
 
     /// <summary>Outcome of a run that completed.</summary>
     public const string Succeeded = "succeeded";
@@ -73,7 +72,7 @@ public sealed class RetentionJobs(
         try
         {
             // Evidence is written even when the caller gave up: a run that deleted something must say so.
-            await store.AppendAsync(SystemStreams.Retention, SystemStreamType, ExpectedVersion.Any, [run], ct: CancellationToken.None);
+            await store.AppendAsync(SystemStreams.Retention, StreamTypes.System, ExpectedVersion.Any, [run], ct: CancellationToken.None);
         }
 #pragma warning disable CA1031 // Losing the evidence must not hide the job's own failure; it is logged as an error of its own.
         catch (Exception ex)

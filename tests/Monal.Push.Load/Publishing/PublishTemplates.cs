@@ -6,7 +6,7 @@ namespace Monal.Push.Load.Publishing;
 
 /// <summary>
 /// Writes publish IQs straight into a byte buffer from pre-encoded pieces: no XML DOM, no string per request.
-/// The shapes and attribute order are those of /work/shared/captures (Prosody: id type from to; ejabberd: to from type id,
+/// The shapes and attribute order are those of tests/Monal.Push.Tests/Fixtures/Captures (Prosody: id type from to; ejabberd: to from type id,
 /// with <c>type</c> before <c>xmlns</c> on forms and labelled fields). Holes: the IQ id, from, node and the
 /// publish-option value; the option is <c>pushModule</c> (stateless node) or <c>secret</c> (registered node).
 /// </summary>

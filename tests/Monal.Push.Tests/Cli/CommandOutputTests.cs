@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Monal.Push.Purge.Locating;
 using Monal.Push.Tests.Purge;
 
 namespace Monal.Push.Tests.Cli;
@@ -87,6 +88,6 @@ public sealed class CommandOutputTests
         using var document = JsonDocument.Parse(export.Stdout);
         Assert.Empty(document.RootElement.GetProperty("devices").EnumerateArray());
         Assert.Contains("NOT FOUND", export.Stderr, StringComparison.Ordinal);
-        Assert.True(await host.Get<Monal.Push.Purge.Exporting.DeviceLocator>().IsHeldAsync(kept, CancellationToken.None));
+        Assert.True(await host.Get<Monal.Push.Purge.Locating.DeviceLocator>().IsHeldAsync(kept, CancellationToken.None));
     }
 }

@@ -90,7 +90,7 @@ public sealed class PushModuleTests : IDisposable
         Assert.Equal(new Uri("http://127.0.0.1:9/"), sandbox.ResolveEndpoint());
         Assert.True(registry.TryGet("monalProdiOS", out var module));
         Assert.Equal("im.monal.test", module.Topic);
-        Assert.True(registry.TryGet("monalprodios-SANDBOX", out _));
+        Assert.True(registry.TryGet("monalProdiOS-sandbox", out _));
         Assert.False(registry.TryGet("monalAlpha", out _));
     }
 
@@ -106,7 +106,7 @@ public sealed class PushModuleTests : IDisposable
         // every other value as written.
         var shipped = Path.Combine(Ledger.SchemaMigratorTests.RepositoryRoot(), "deploy", "appsettings.Production.json");
         var file = new ConfigurationBuilder().AddJsonFile(shipped, optional: false).Build();
-        var keyFiles = file.GetSection(PushModulesOptions.SectionName).GetChildren()
+        var keyFiles = file.GetSection(PushModulesOptions.Section).GetChildren()
             .ToDictionary(m => $"{m.Path}:KeyFile", _ => (string?)_key.Path);
         var configuration = new ConfigurationBuilder().AddConfiguration(file).AddInMemoryCollection(keyFiles).Build();
         using var services = PushModuleServices(configuration);
@@ -216,6 +216,22 @@ public sealed class PushModuleTests : IDisposable
         Assert.NotSame(ios.Client, dev.Client);
         Assert.Equal(ApnsEndpoints.Sandbox, dev.Client.Endpoint);
         Assert.Equal(3, registry.Modules.Count);
+    }
+
+    // Ingest accepts a publish by ConfiguredPushModules and stores the name as given; Delivery finds the device's module
+    // by the registry. A name one accepts and the other does not is a push acknowledged and never sent (or the reverse).
+    [Theory]
+    [InlineData("monalProdiOS")]
+    [InlineData("monalprodios")]
+    [InlineData("MONALPRODIOS")]
+    [InlineData("monalProdiOS ")]
+    [InlineData("monalAlpha")]
+    public void Registry_Should_KnowExactlyTheNamesIngestAccepts_When_ANameDiffersFromTheConfiguredOne(string name)
+    {
+        using var registry = new PushModuleRegistry(Modules(("monalProdiOS", TokenModule())), _time, NullLoggerFactory.Instance, null);
+        var ingest = new Monal.Push.Ingest.Devices.ConfiguredPushModules(["monalProdiOS"]);
+
+        Assert.Equal(ingest.Contains(name), registry.TryGet(name, out _));
     }
 
     [Fact]

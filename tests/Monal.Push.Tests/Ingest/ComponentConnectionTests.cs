@@ -2,7 +2,6 @@ using System.Xml.Linq;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Component;
-using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Tests.Fixtures;
 

@@ -1,6 +1,6 @@
-using Monal.Push.Ingest.RequestingPush;
-using Monal.Push.Ledger.Events;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;
 
 namespace Monal.Push.Tests.Ingest;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Monal.Push.Ingest.Registering;
 using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 
 namespace Monal.Push.Tests.Ingest;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Xml.Linq;
-using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Component;
 using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;

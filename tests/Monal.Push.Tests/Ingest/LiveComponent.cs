@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Monal.Push.Ingest.Component;
-using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Tests.Fixtures;
 
 namespace Monal.Push.Tests.Ingest;

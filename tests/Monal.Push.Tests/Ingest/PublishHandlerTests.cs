@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Monal.Push.Ingest.Devices;
-using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;

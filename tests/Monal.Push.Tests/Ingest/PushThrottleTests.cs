@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ingest.Throttling;
 using Monal.Push.Tests.Fixtures;
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Monal.Push.Ingest.Registering;
+using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;
@@ -99,7 +100,7 @@ public sealed class RegistrationTests
         Assert.Equal("OK\n", reply.Body);
         Assert.IsType<DeviceUnregistered>((await ingest.EventsAsync(id))[^1]);
         var publish = await ingest.Publish.HandleAsync(IngestHarness.Registered(id.ToString(), secret), CancellationToken.None);
-        Assert.Equal(Monal.Push.Ingest.RequestingPush.PublishOutcome.ItemNotFound, publish);
+        Assert.Equal(Monal.Push.Ingest.Stanzas.PublishOutcome.ItemNotFound, publish);
     }
 
     [Theory]

@@ -1,7 +1,7 @@
 using System.Xml.Linq;
 using Microsoft.Extensions.Logging.Abstractions;
+using Monal.Push.Ingest.Component;
 using Monal.Push.Ingest.Registering;
-using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Tests.Fixtures;
 

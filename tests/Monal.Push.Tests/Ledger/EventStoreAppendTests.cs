@@ -141,23 +141,6 @@ public sealed class EventStoreAppendTests
     }
 
     [Fact]
-    public async Task Committed_Should_ReportTheEventsBeforeCallersResume_When_ABatchCommits()
-    {
-        await using var store = await TestLedger.StoreAsync();
-        var seen = new List<PendingEvent>();
-        store.Committed += events => { lock (seen) { seen.AddRange(events); } };
-        var id = Guid.CreateVersion7();
-        var push = Requested(id);
-
-        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id), push]);
-
-        lock (seen)
-        {
-            Assert.Equal([Registered(id), push], seen.Where(e => e.StreamId == id).Select(e => e.Data));
-        }
-    }
-
-    [Fact]
     public async Task AppendAsync_Should_KeepMetadata_When_Given()
     {
         await using var store = await TestLedger.StoreAsync();

@@ -12,7 +12,9 @@ public sealed class InlineProjectionTests
     /// <summary>Counts registrations per stream in a table of its own, and refuses pushes to one "blocked" stream.</summary>
     private sealed class CountingProjection(string table, Guid blocked) : IInlineProjection
     {
-        public void Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
+        public List<object> Committed { get; } = [];
+
+        public AfterCommit? Project(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events)
         {
             foreach (var e in events)
             {
@@ -28,6 +30,15 @@ public sealed class InlineProjectionTests
                         "do $$ begin raise exception 'blocked' using errcode = 'MPG01', constraint = 'device_not_active'; end $$"));
                 }
             }
+
+            var seen = events.Select(e => e.Data).ToList();
+            return () =>
+            {
+                lock (Committed)
+                {
+                    Committed.AddRange(seen);
+                }
+            };
         }
     }
 
@@ -87,4 +98,32 @@ public sealed class InlineProjectionTests
             Assert.Equal(2, (await store.ReadStreamAsync(o)).Count);
         }
     }
+
+    [Fact]
+    public async Task AppendAsync_Should_RunTheProjectionsAfterCommitBeforeTheCallerResumes_When_TheBatchCommits()
+    {
+        var table = await CreateTableAsync();
+        var blocked = Guid.CreateVersion7();
+        var projection = new CountingProjection(table, blocked);
+        await using var store = await TestLedger.StoreAsync(inline: [projection]);
+        var id = Guid.CreateVersion7();
+        var push = Requested(id);
+
+        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id), push]);
+        await Assert.ThrowsAsync<AppendRejectedException>(
+            () => store.AppendAsync(blocked, "device", ExpectedVersion.Any, [Registered(blocked), Requested(blocked)]));
+
+        lock (projection.Committed)
+        {
+            Assert.Equal([Registered(id), push], projection.Committed.Where(e => DeviceOf(e) == id));
+            Assert.DoesNotContain(projection.Committed, e => DeviceOf(e) == blocked);
+        }
+    }
+
+    private static Guid? DeviceOf(object e) => e switch
+    {
+        DeviceRegistered r => r.DeviceId,
+        PushRequested p => p.DeviceId,
+        _ => null,
+    };
 }

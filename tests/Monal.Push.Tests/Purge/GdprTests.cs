@@ -1,12 +1,13 @@
-using Monal.Push.Tests.Fixtures;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
-using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
+using Monal.Push.Ledger.Events;
 using Monal.Push.Purge.Erasing;
 using Monal.Push.Purge.Exporting;
+using Monal.Push.Purge.Locating;
 using Monal.Push.Purge.Scheduling;
+using Monal.Push.Tests.Fixtures;
 using Npgsql;
 
 namespace Monal.Push.Tests.Purge;

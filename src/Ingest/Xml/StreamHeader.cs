@@ -1,6 +1,6 @@
 using System.Security;
 
-namespace Monal.Push.Ingest.Component;
+namespace Monal.Push.Ingest.Xml;
 
 /// <summary>The opening <c>&lt;stream:stream&gt;</c> tag (RFC 6120 section 4.7; XEP-0114 section 3).</summary>
 internal sealed record StreamHeader(string? Id, string? From, string? To, string? DefaultNamespace)

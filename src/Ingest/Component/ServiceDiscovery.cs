@@ -1,7 +1,8 @@
 using System.Xml.Linq;
 using Monal.Push.Ingest.Registering;
+using Monal.Push.Ingest.Stanzas;
 
-namespace Monal.Push.Ingest.Stanzas;
+namespace Monal.Push.Ingest.Component;
 
 /// <summary>XEP-0030 answers: who we are (XEP-0357 section 4: a pubsub/push identity) and which commands we offer.</summary>
 internal static class ServiceDiscovery

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Monal.Push.Purge.Exporting;
+namespace Monal.Push.Purge.Locating;
 
 /// <summary>Whom a GDPR request is about: a node (`--node N`) or an APNs token (`--token T`).</summary>
 public sealed record SubjectQuery

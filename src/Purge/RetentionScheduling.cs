@@ -3,10 +3,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Monal.Push.Purge.DeletingInvalidTokens;
 using Monal.Push.Purge.KeepingLogFiles;
 using Monal.Push.Purge.PurgingPushLogs;
+using Monal.Push.Purge.Scheduling;
 using Npgsql;
 using Quartz;
 
-namespace Monal.Push.Purge.Scheduling;
+namespace Monal.Push.Purge;
 
 /// <summary>
 /// Quartz with a persistent, clustered ADO job store on the ledger's PostgreSQL (issue 6): every `serve` process

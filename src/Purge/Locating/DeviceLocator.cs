@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Monal.Push.Ledger.Crypto;
 using Npgsql;
 
-namespace Monal.Push.Purge.Exporting;
+namespace Monal.Push.Purge.Locating;
 
 /// <summary>
 /// Finds the device UUIDs a GDPR request is about. A stateless device's UUID is derived from push module and token

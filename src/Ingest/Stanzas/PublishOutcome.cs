@@ -1,6 +1,6 @@
 using Monal.Push.Ingest.Stanzas;
 
-namespace Monal.Push.Ingest.RequestingPush;
+namespace Monal.Push.Ingest.Stanzas;
 
 /// <summary>
 /// How a publish is answered (docs/architecture.md, "Ingest"): an empty result, or an IQ error whose

@@ -2,8 +2,9 @@ using System.Xml.Linq;
 using Microsoft.Extensions.Logging;
 using Monal.Push.Ingest.Registering;
 using Monal.Push.Ingest.RequestingPush;
+using Monal.Push.Ingest.Stanzas;
 
-namespace Monal.Push.Ingest.Stanzas;
+namespace Monal.Push.Ingest.Component;
 
 /// <summary>
 /// Turns one inbound stanza into at most one reply. IQ get/set always get an answer (RFC 6120 section 8.2.3);

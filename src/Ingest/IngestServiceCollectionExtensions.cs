@@ -33,6 +33,7 @@ public static class IngestServiceCollectionExtensions
         services.AddOptions<IngestOptions>().Bind(configuration.GetSection(IngestOptions.Section))
             .Validate(o => o.PushTtl > TimeSpan.Zero, "Ingest:PushTtl must be positive.")
             .Validate(o => o.MaxPendingAppends > 0, "Ingest:MaxPendingAppends must be positive.")
+            .Validate(o => o.MaxConcurrentPublishes > 0, "Ingest:MaxConcurrentPublishes must be positive.")
             .Validate(o => string.IsNullOrEmpty(o.DefaultPushModule) || modules.Contains(o.DefaultPushModule),
                 "Ingest:DefaultPushModule must name a module configured under PushModules.")
             .ValidateOnStart();

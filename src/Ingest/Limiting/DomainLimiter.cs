@@ -129,8 +129,11 @@ internal sealed class DomainLimiter
         return null;
     }
 
-    /// <summary>The admitted publish is answered.</summary>
-    public void Exit(Admission admission)
+    /// <summary>
+    /// The admitted publish is answered. Its time counts towards the standing-queue check only when it
+    /// <paramref name="wentThroughTheLedger"/> (accepted): quick refusals are not what waits in the queue.
+    /// </summary>
+    public void Exit(Admission admission, bool wentThroughTheLedger = true)
     {
         var slot = admission.Slot;
         ArgumentNullException.ThrowIfNull(slot);
@@ -143,7 +146,10 @@ internal sealed class DomainLimiter
         }
 
         Interlocked.Decrement(ref _pending);
-        _queue.Answered(admission.AdmittedAt);
+        if (wentThroughTheLedger)
+        {
+            _queue.Answered(admission.AdmittedAt);
+        }
     }
 
     private string Setting(LimitKind kind) => kind switch

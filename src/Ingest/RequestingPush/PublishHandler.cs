@@ -34,10 +34,13 @@ internal sealed class PublishHandler(
     IOptions<IngestOptions> options,
     TimeProvider clock,
     IngestMetrics metrics,
-    ILogger<PublishHandler> logger) : IPublishHandler
+    ILogger<PublishHandler> logger) : IPublishHandler, IDisposable
 {
     private readonly IngestOptions _options = options.Value;
+    private readonly SemaphoreSlim _working = new(options.Value.MaxConcurrentPublishes, options.Value.MaxConcurrentPublishes);
     private int _pending;
+
+    public void Dispose() => _working.Dispose();
 
     public async ValueTask<PublishOutcome> HandleAsync(PublishRequest request, CancellationToken ct)
     {
@@ -52,13 +55,17 @@ internal sealed class PublishHandler(
             return outcome;
         }
 
+        PublishOutcome? answered = null;
         try
         {
-            return await AdmittedAsync(request, mode, ct);
+            answered = await AdmittedAsync(request, mode, ct);
+            return answered.Value;
         }
         finally
         {
-            limiter.Exit(admission);
+            // Only what went through the ledger (or waited for a push that did) measures its queue: the quick answers
+            // (a wrong secret, an unknown node) would otherwise hide a queue that every accepted publish waits in.
+            limiter.Exit(admission, wentThroughTheLedger: answered is { IsAccepted: true });
         }
     }
 
@@ -75,8 +82,11 @@ internal sealed class PublishHandler(
         Guid? device = null;
         ThrottleDecision? decision = null;
         PublishOutcome outcome;
+        var working = false;
         try
         {
+            await _working.WaitAsync(ct);
+            working = true;
             (device, decision, outcome) = mode switch
             {
                 DeviceMode.Registered => await RegisteredAsync(request, ct),
@@ -90,6 +100,11 @@ internal sealed class PublishHandler(
         }
         finally
         {
+            if (working)
+            {
+                _working.Release();
+            }
+
             Interlocked.Decrement(ref _pending);
         }
 

@@ -74,7 +74,13 @@ public sealed class ClusterTests
 
         // Both schedulers were in one Quartz cluster, and each trigger fired once per interval across it: a job run by
         // both nodes for the same firing would show more runs than the interval allows in the time they ran.
-        var runs = (await second.Store.ReadStreamAsync(SystemStreams.Retention)).Select(e => (RetentionRun)e.Data).ToList();
+        // The flood may take less time than two intervals: wait (a signal, not a sleep) until every job has fired twice.
+        List<RetentionRun> runs = [];
+        await WaitAsync(async () =>
+        {
+            runs = [.. (await second.Store.ReadStreamAsync(SystemStreams.Retention)).Select(e => (RetentionRun)e.Data)];
+            return runs.Count > 0 && runs.GroupBy(r => r.Job).All(job => job.Count() >= 2);
+        }, "every job fired at least twice");
         Assert.Equal(2L, await cluster.CountAsync("select count(distinct instance_name) from qrtz_scheduler_state"));
         foreach (var job in runs.GroupBy(r => r.Job))
         {

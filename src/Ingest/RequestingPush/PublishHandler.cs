@@ -38,7 +38,6 @@ internal sealed class PublishHandler(
 {
     private readonly IngestOptions _options = options.Value;
     private readonly SemaphoreSlim _working = new(options.Value.MaxConcurrentPublishes, options.Value.MaxConcurrentPublishes);
-    private int _pending;
 
     public void Dispose() => _working.Dispose();
 
@@ -71,10 +70,10 @@ internal sealed class PublishHandler(
 
     private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, DeviceMode mode, CancellationToken ct)
     {
-        if (Interlocked.Increment(ref _pending) > _options.MaxPendingAppends)
+        // The limiter counts every admitted publish (this one included): one count for both checks.
+        if (limiter.Pending > _options.MaxPendingAppends)
         {
-            var pending = Interlocked.Decrement(ref _pending);
-            Log.Overloaded(logger, pending);
+            Log.Overloaded(logger, limiter.Pending);
             metrics.Published(mode, null, PublishOutcome.ResourceConstraint);
             return PublishOutcome.ResourceConstraint;
         }
@@ -82,11 +81,9 @@ internal sealed class PublishHandler(
         Guid? device = null;
         ThrottleDecision? decision = null;
         PublishOutcome outcome;
-        var working = false;
+        await _working.WaitAsync(ct);
         try
         {
-            await _working.WaitAsync(ct);
-            working = true;
             (device, decision, outcome) = mode switch
             {
                 DeviceMode.Registered => await RegisteredAsync(request, ct),
@@ -100,12 +97,7 @@ internal sealed class PublishHandler(
         }
         finally
         {
-            if (working)
-            {
-                _working.Release();
-            }
-
-            Interlocked.Decrement(ref _pending);
+            _working.Release();
         }
 
         if (logger.IsEnabled(LogLevel.Debug))

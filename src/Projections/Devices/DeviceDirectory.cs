@@ -89,7 +89,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
             // so a lost notification cannot make us answer item-not-found (which makes a server drop the registration)
             // for longer than that.
             var cached = hit.ToState(deviceId);
-            if (cached is { IsActive: true } || age < InactiveTtl)
+            if (cached.IsActive || age < InactiveTtl)
             {
                 return cached;
             }
@@ -222,8 +222,8 @@ public sealed class DeviceDirectory : IAsyncDisposable
     }
 
     // Push module names repeat across every device: share one string per name.
-    private DeviceState? Intern(DeviceState? state) =>
-        state is not null && _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
+    private DeviceState Intern(DeviceState state) =>
+        _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
 
     private static DateTimeOffset? Nullable(NpgsqlDataReader reader, int i) =>
         reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
@@ -321,7 +321,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
     /// </summary>
     private sealed class Entry
     {
-        private readonly string? _pushModule;
+        private readonly string _pushModule;
         private readonly byte[]? _token;
         private readonly byte[]? _secret;
         private readonly long _registered;
@@ -332,14 +332,9 @@ public sealed class DeviceDirectory : IAsyncDisposable
         private readonly long _unregistered;
         private readonly DeviceMode _mode;
 
-        public Entry(DeviceState? state, long loadedAt)
+        public Entry(DeviceState state, long loadedAt)
         {
             LoadedAt = loadedAt;
-            if (state is null)
-            {
-                return;
-            }
-
             _pushModule = state.PushModule;
             _mode = state.Mode;
             _token = state.EncryptedToken is null ? null : System.Text.Encoding.UTF8.GetBytes(state.EncryptedToken);
@@ -354,20 +349,18 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
         public long LoadedAt { get; }
 
-        public DeviceState? ToState(Guid deviceId) => _pushModule is null
-            ? null
-            : new DeviceState(
-                deviceId,
-                _mode,
-                _pushModule,
-                _token is null ? null : System.Text.Encoding.UTF8.GetString(_token),
-                _secret is null ? null : System.Text.Encoding.UTF8.GetString(_secret),
-                new DateTimeOffset(_registered, TimeSpan.Zero),
-                Time(_renewed),
-                Time(_invalidated),
-                Time(_apple),
-                Time(_rejected),
-                Time(_unregistered));
+        public DeviceState ToState(Guid deviceId) => new(
+            deviceId,
+            _mode,
+            _pushModule,
+            _token is null ? null : System.Text.Encoding.UTF8.GetString(_token),
+            _secret is null ? null : System.Text.Encoding.UTF8.GetString(_secret),
+            new DateTimeOffset(_registered, TimeSpan.Zero),
+            Time(_renewed),
+            Time(_invalidated),
+            Time(_apple),
+            Time(_rejected),
+            Time(_unregistered));
 
         // Ticks of a UTC time are never 0 for a real event, so 0 stands for "none".
         private static long Ticks(DateTimeOffset? t) => t?.UtcTicks ?? 0;

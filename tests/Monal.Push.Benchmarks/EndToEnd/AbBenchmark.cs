@@ -42,7 +42,7 @@ internal static class AbBenchmark
 
         var specs = (A: args[at + 1], B: args[at + 2]);
         var rest = args.Where((_, i) => i < at || i > at + 2).ToArray();
-        var rounds = Ab(rest);
+        var rounds = Rounds(rest);
         var options = E2eOptions.Parse(rest);
         var command = "./bench " + string.Join(' ', args);
         var cap = TimeSpan.FromMinutes(10 + (rounds * 2 * (options.Quick ? 3 : 12)));
@@ -88,7 +88,7 @@ internal static class AbBenchmark
         });
     }
 
-    private static int Ab(string[] args)
+    private static int Rounds(string[] args)
     {
         var rounds = Ledger.AppendBenchmark.Option(args, "--rounds", 3);
         return rounds >= 1 ? rounds : throw new ArgumentException("--rounds must be at least 1");

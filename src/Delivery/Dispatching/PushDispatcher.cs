@@ -39,6 +39,41 @@ internal sealed partial class PushDispatcher : BackgroundService
         returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status
         """;
 
+    // Row locks on push_queue are taken in push_id order, as monal_push_queue_finish and _retry take them in the
+    // outcome appends, or not waited for at all: the renewal once locked its rows in scan order, and each deadlock
+    // with a group commit's finish stalled both for PostgreSQL's deadlock_timeout (1 s) before one was cancelled.
+    // A row the renewal skips is being finished (or retried) by an outcome append; if that append fails, the next
+    // renewal, a third of a lease later, takes it.
+    internal const string RenewSql = """
+        with mine as (
+            select push_id from push_queue where claimed_by = $2
+            for update skip locked
+        )
+        update push_queue q set claimed_until = $1
+        from mine where q.push_id = mine.push_id
+        returning q.push_id
+        """;
+
+    private const string ReleaseSql = """
+        with mine as (
+            select push_id from push_queue where push_id = any($1) and claimed_by = $2
+            order by push_id
+            for update
+        )
+        update push_queue q set claimed_by = null, claimed_until = null
+        from mine where q.push_id = mine.push_id
+        """;
+
+    private const string ReleaseAllSql = """
+        with mine as (
+            select push_id from push_queue where claimed_by = $1
+            order by push_id
+            for update
+        )
+        update push_queue q set claimed_by = null, claimed_until = null
+        from mine where q.push_id = mine.push_id
+        """;
+
     private readonly EventStore _store;
     private readonly PushModuleRegistry _modules;
     private readonly DataKeys _keys;
@@ -297,8 +332,7 @@ internal sealed partial class PushDispatcher : BackgroundService
             try
             {
                 var until = _clock.GetUtcNow() + _options.LeaseDuration;
-                await using var cmd = _store.DataSource.CreateCommand(
-                    "update push_queue set claimed_until = $1 where claimed_by = $2 returning push_id");
+                await using var cmd = _store.DataSource.CreateCommand(RenewSql);
                 cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
                 cmd.Parameters.Add(new() { Value = _node.Id });
                 await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -346,11 +380,9 @@ internal sealed partial class PushDispatcher : BackgroundService
             ids.Add(id);
         }
 
-        ids.Sort();
         try
         {
-            await using var cmd = _store.DataSource.CreateCommand(
-                "update push_queue set claimed_by = null, claimed_until = null where push_id = any($1) and claimed_by = $2");
+            await using var cmd = _store.DataSource.CreateCommand(ReleaseSql);
             cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
             cmd.Parameters.Add(new() { Value = _node.Id });
             await cmd.ExecuteNonQueryAsync(ct);
@@ -412,8 +444,7 @@ internal sealed partial class PushDispatcher : BackgroundService
         var handedBack = 0;
         try
         {
-            await using var cmd = _store.DataSource.CreateCommand(
-                "update push_queue set claimed_by = null, claimed_until = null where claimed_by = $1");
+            await using var cmd = _store.DataSource.CreateCommand(ReleaseAllSql);
             cmd.Parameters.Add(new() { Value = _node.Id });
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             handedBack = await cmd.ExecuteNonQueryAsync(timeout.Token);

@@ -102,7 +102,10 @@ public sealed class DeviceDirectory : IAsyncDisposable
         {
             // Only found devices are kept: a device created a moment later is then never hidden by a cached "unknown",
             // so its creation needs no announcement (migrations/0010_quiet_stateless_creation.sql).
-            Remember(deviceId, new Entry(Intern(state), started), epoch);
+            if (!TryRenew(deviceId, state, started, epoch))
+            {
+                Remember(deviceId, new Entry(Intern(state), started), epoch);
+            }
         }
 
         return state;
@@ -135,6 +138,27 @@ public sealed class DeviceDirectory : IAsyncDisposable
     // What a load of this device must find unchanged to be kept: the all-devices counter and its stripe's.
     private (long All, long Stripe) Epoch(Guid deviceId) =>
         (Interlocked.Read(ref _epoch), Interlocked.Read(ref _stripes[Stripe(deviceId)]));
+
+    // A reload that found what the expired entry holds renews that entry in place instead of caching a new one. On a
+    // busy server most reloads find nothing changed, and a new entry per reload is a few hundred bytes that outlive
+    // the next collection of the youngest generation: copying them was most of its pause (docs/benchmarks.md).
+    private bool TryRenew(Guid deviceId, DeviceState state, long loadedAt, (long All, long Stripe) epoch)
+    {
+        if (!_listening || !_cache.TryGetValue(deviceId, out var entry) || !entry.Holds(state) || Epoch(deviceId) != epoch)
+        {
+            return false;
+        }
+
+        entry.Renew(loadedAt);
+
+        // As in Remember: an eviction since the load began may have missed the renewal; take the entry out.
+        if ((Epoch(deviceId) != epoch || !_listening) && _cache.TryRemove(KeyValuePair.Create(deviceId, entry)))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+
+        return true;
+    }
 
     private void Remember(Guid deviceId, Entry entry, (long All, long Stripe) epoch, bool force = false)
     {
@@ -332,9 +356,11 @@ public sealed class DeviceDirectory : IAsyncDisposable
         private readonly long _unregistered;
         private readonly DeviceMode _mode;
 
+        private long _loadedAt;
+
         public Entry(DeviceState state, long loadedAt)
         {
-            LoadedAt = loadedAt;
+            _loadedAt = loadedAt;
             _pushModule = state.PushModule;
             _mode = state.Mode;
             _token = state.EncryptedToken is null ? null : System.Text.Encoding.UTF8.GetBytes(state.EncryptedToken);
@@ -347,7 +373,30 @@ public sealed class DeviceDirectory : IAsyncDisposable
             _unregistered = Ticks(state.UnregisteredAt);
         }
 
-        public long LoadedAt { get; }
+        public long LoadedAt => Volatile.Read(ref _loadedAt);
+
+        /// <summary>Marks the entry as loaded again at <paramref name="loadedAt"/> (never moving it back in time).</summary>
+        public void Renew(long loadedAt)
+        {
+            var seen = Volatile.Read(ref _loadedAt);
+            while (loadedAt > seen && Interlocked.CompareExchange(ref _loadedAt, loadedAt, seen) is var was && was != seen)
+            {
+                seen = was;
+            }
+        }
+
+        /// <summary>True when the entry holds exactly this state (compared field by field, without allocating).</summary>
+        public bool Holds(DeviceState state) =>
+            state.Mode == _mode
+            && string.Equals(state.PushModule, _pushModule, StringComparison.Ordinal)
+            && SameText(_token, state.EncryptedToken)
+            && SameText(_secret, state.SecretHash)
+            && state.RegisteredAt.UtcTicks == _registered
+            && Ticks(state.RenewedAt) == _renewed
+            && Ticks(state.InvalidatedAt) == _invalidated
+            && Ticks(state.AppleTimestamp) == _apple
+            && Ticks(state.RejectedAt) == _rejected
+            && Ticks(state.UnregisteredAt) == _unregistered;
 
         public DeviceState ToState(Guid deviceId) => new(
             deviceId,
@@ -361,6 +410,31 @@ public sealed class DeviceDirectory : IAsyncDisposable
             Time(_apple),
             Time(_rejected),
             Time(_unregistered));
+
+        // The stored UTF-8 against the text, for ASCII text (tokens and hashes are base64 and hex); any other character
+        // counts as a difference, which only costs a new entry.
+        private static bool SameText(byte[]? utf8, string? text)
+        {
+            if (utf8 is null || text is null)
+            {
+                return utf8 is null && text is null;
+            }
+
+            if (utf8.Length != text.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < text.Length; i++)
+            {
+                if (text[i] >= 0x80 || utf8[i] != text[i])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
 
         // Ticks of a UTC time are never 0 for a real event, so 0 stands for "none".
         private static long Ticks(DateTimeOffset? t) => t?.UtcTicks ?? 0;

@@ -122,6 +122,37 @@ public sealed class DeviceDirectoryTests
     }
 
     [Fact]
+    public async Task GetAsync_Should_ReadWhatChanged_When_AnExpiredEntryIsReloaded()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var options = Options();
+        options.DeviceCacheTtl = TimeSpan.FromMilliseconds(200);
+        await using var directory = Directory(dataSource, options);
+        await using var store = Store(dataSource, directory);
+        var id = Guid.CreateVersion7();
+        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id)]);
+        await WaitUntilAsync(async () => { await directory.GetAsync(id); return directory.IsListening; }, because: "LISTEN");
+        var first = await directory.GetAsync(id);
+
+        // Unchanged: the reload renews the entry and answers the same state.
+        await Task.Delay(300);
+        Assert.Equal(first, await directory.GetAsync(id));
+
+        // Changed behind the cache's back (no announcement): once the entry expires, the reload must not renew it.
+        await using (var change = dataSource.CreateCommand("update devices set encrypted_token = 'v1:BBBB', secret_hash = 'other' where device_id = $1"))
+        {
+            change.Parameters.Add(new() { Value = id });
+            await change.ExecuteNonQueryAsync();
+        }
+
+        await Task.Delay(300);
+        var changed = first! with { EncryptedToken = "v1:BBBB", SecretHash = "other" };
+        Assert.Equal(changed, await directory.GetAsync(id));
+        // And what the reload cached is the new state, not the renewed old one.
+        Assert.Equal(changed, await directory.GetAsync(id));
+    }
+
+    [Fact]
     public async Task Seed_Should_KeepAHundredThousandDevicesWellUnder100MB_When_TheCacheIsFull()
     {
         var dataSource = await TestDatabase.DataSourceAsync();

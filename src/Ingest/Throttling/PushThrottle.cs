@@ -33,14 +33,21 @@ internal readonly record struct ThrottledOutcome(ThrottleDecision Decision, Publ
 /// A failed append hands the slot back, so the next publish tries again.
 /// </para>
 /// <para>
-/// State is in memory and bounded (<c>Throttle:MaxDevices</c>); an entry is useless once its window has passed and
-/// is swept. After a restart or an eviction the worst case is one extra push, never a lost one.
+/// State is in memory and bounded (<c>Throttle:MaxDevices</c>). An entry is kept for <see cref="KeepFor"/> after its
+/// device's last push, although its window ended long before, so that a device published to every minute or two reuses
+/// its entry: allocating one per publish, held for a minute, was a good part of what every young-generation
+/// collection had to copy (docs/benchmarks.md). Above the bound, entries whose window has passed go first. After a
+/// restart or an eviction the worst case is one extra push, never a lost one.
 /// </para>
 /// </summary>
 internal sealed class PushThrottle
 {
+    /// <summary>How long an entry outlives its device's last push (or the window, if longer).</summary>
+    internal static readonly TimeSpan KeepFor = TimeSpan.FromMinutes(10);
+
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
     private readonly TimeSpan _window;
+    private readonly TimeSpan _keep;
     private readonly int _maxDevices;
     private readonly TimeProvider _clock;
     private readonly ILogger<PushThrottle> _logger;
@@ -52,6 +59,7 @@ internal sealed class PushThrottle
     {
         ArgumentNullException.ThrowIfNull(options);
         _window = options.Value.Window;
+        _keep = _window > KeepFor ? _window : KeepFor;
         _maxDevices = Math.Max(1, options.Value.MaxDevices);
         _clock = clock;
         _logger = logger;
@@ -79,9 +87,11 @@ internal sealed class PushThrottle
             TaskCompletionSource<PublishOutcome> mine;
             DateTimeOffset? previousLast;
             Task<PublishOutcome>? previousPending;
+            PublishOutcome? previousSettled;
             DateTimeOffset? notBefore;
             ThrottleDecision decision;
             Task<PublishOutcome>? ride = null;
+            PublishOutcome? settled = null;
             lock (entry)
             {
                 if (entry.Removed)
@@ -89,12 +99,14 @@ internal sealed class PushThrottle
                     continue;
                 }
 
-                if (entry.Last is { } due && due > now && entry.Pending is not null)
+                if (entry.Last is { } due && due > now && (entry.Pending is not null || entry.Settled is not null))
                 {
                     ride = entry.Pending;
+                    settled = entry.Settled;
                     mine = null!;
                     previousLast = null;
                     previousPending = null;
+                    previousSettled = null;
                     notBefore = null;
                     decision = ThrottleDecision.Coalesced;
                 }
@@ -102,6 +114,7 @@ internal sealed class PushThrottle
                 {
                     previousLast = entry.Last;
                     previousPending = entry.Pending;
+                    previousSettled = entry.Settled;
                     if (entry.Last is not { } last || now >= last + _window)
                     {
                         decision = ThrottleDecision.Immediate;
@@ -120,9 +133,9 @@ internal sealed class PushThrottle
                 }
             }
 
-            if (ride is not null)
+            if (decision == ThrottleDecision.Coalesced)
             {
-                return new ThrottledOutcome(decision, await ride.WaitAsync(ct));
+                return new ThrottledOutcome(decision, ride is not null ? await ride.WaitAsync(ct) : settled!.Value);
             }
 
             PublishOutcome outcome;
@@ -132,14 +145,18 @@ internal sealed class PushThrottle
             }
             catch
             {
-                GiveBack(entry, mine.Task, previousLast, previousPending);
+                GiveBack(entry, mine.Task, previousLast, previousPending, previousSettled);
                 mine.TrySetResult(PublishOutcome.InternalServerError);
                 throw;
             }
 
-            if (!outcome.IsAccepted)
+            if (outcome.IsAccepted)
             {
-                GiveBack(entry, mine.Task, previousLast, previousPending);
+                Settle(entry, mine.Task, outcome);
+            }
+            else
+            {
+                GiveBack(entry, mine.Task, previousLast, previousPending, previousSettled);
             }
 
             mine.TrySetResult(outcome);
@@ -148,40 +165,43 @@ internal sealed class PushThrottle
     }
 
     /// <summary>
-    /// Forgets devices whose window has passed (and, above <c>Throttle:MaxDevices</c>, settled ones until 90% of it
-    /// is left). Returns how many were forgotten.
+    /// Forgets devices not pushed to for <see cref="KeepFor"/>; above <c>Throttle:MaxDevices</c>, then those whose
+    /// window has passed, and then settled ones, until 90% of it is left. Returns how many were forgotten.
     /// </summary>
     internal int Sweep(DateTimeOffset now)
+    {
+        var removed = Forget(int.MinValue, e => e.Last is not { } last || now >= last + _keep);
+        var target = _maxDevices - (_maxDevices / 10);
+        if (Count >= _maxDevices)
+        {
+            // Forgetting a device whose window has passed costs nothing; one inside its window, at most one extra
+            // push. One whose push is still being appended is kept (TryRemove).
+            removed += Forget(target, e => e.Last is not { } last || now >= last + _window);
+            removed += Forget(target, static _ => true);
+        }
+
+        Interlocked.Exchange(ref _lastSweepTicks, now.UtcTicks);
+        Log.ThrottleSwept(_logger, removed, Count);
+        return removed;
+    }
+
+    // Removes entries for which removable holds while more than target are left.
+    private int Forget(int target, Func<Entry, bool> removable)
     {
         var removed = 0;
         foreach (var (id, entry) in _entries)
         {
-            if (TryRemove(id, entry, e => e.Last is not { } last || now >= last + _window))
+            if (Count <= target)
+            {
+                break;
+            }
+
+            if (TryRemove(id, entry, removable))
             {
                 removed++;
             }
         }
 
-        var target = _maxDevices - (_maxDevices / 10);
-        if (Count >= _maxDevices)
-        {
-            foreach (var (id, entry) in _entries)
-            {
-                if (Count <= target)
-                {
-                    break;
-                }
-
-                // Forgetting a live device costs at most one extra push; one whose push is still being appended keeps it.
-                if (TryRemove(id, entry, static _ => true))
-                {
-                    removed++;
-                }
-            }
-        }
-
-        Interlocked.Exchange(ref _lastSweepTicks, now.UtcTicks);
-        Log.ThrottleSwept(_logger, removed, Count);
         return removed;
     }
 
@@ -256,7 +276,22 @@ internal sealed class PushThrottle
         return true;
     }
 
-    private static void GiveBack(Entry entry, Task<PublishOutcome> mine, DateTimeOffset? previousLast, Task<PublishOutcome>? previousPending)
+    // The push is appended: later riders take its outcome from the entry, and the task is no longer referenced from
+    // it (the entry is long-lived; the task would outlive a young-generation collection with it).
+    private static void Settle(Entry entry, Task<PublishOutcome> mine, PublishOutcome outcome)
+    {
+        lock (entry)
+        {
+            if (ReferenceEquals(entry.Pending, mine))
+            {
+                entry.Pending = null;
+                entry.Settled = outcome;
+            }
+        }
+    }
+
+    private static void GiveBack(
+        Entry entry, Task<PublishOutcome> mine, DateTimeOffset? previousLast, Task<PublishOutcome>? previousPending, PublishOutcome? previousSettled)
     {
         lock (entry)
         {
@@ -265,6 +300,7 @@ internal sealed class PushThrottle
             {
                 entry.Last = previousLast;
                 entry.Pending = previousPending;
+                entry.Settled = previousSettled;
             }
         }
     }
@@ -275,8 +311,11 @@ internal sealed class PushThrottle
         /// <summary>When the latest push was (or will be, if delayed) sent.</summary>
         public DateTimeOffset? Last { get; set; }
 
-        /// <summary>The append of that push; riders wait for it.</summary>
+        /// <summary>The append of that push while it runs; riders wait for it.</summary>
         public Task<PublishOutcome>? Pending { get; set; }
+
+        /// <summary>The outcome of that push once appended (always accepted); riders answer with it.</summary>
+        public PublishOutcome? Settled { get; set; }
 
         /// <summary>Swept: a caller that locked it must look the device up again.</summary>
         public bool Removed { get; set; }

@@ -112,13 +112,31 @@ public sealed class PushThrottleTests
         }
 
         Assert.InRange(throttle.Count, 1, 1000);
-        clock.Advance(Window);
+        clock.Advance(PushThrottle.KeepFor);
         throttle.Sweep(clock.GetUtcNow());
         Assert.Equal(0, throttle.Count);
     }
 
     [Fact]
-    public async Task RunAsync_Should_ForgetExpiredDevices_When_AMinuteHasPassed()
+    public async Task RunAsync_Should_KeepDevices_When_OnlyTheirWindowHasPassed()
+    {
+        var clock = new ManualClock();
+        var throttle = Throttle(clock);
+        var devices = Enumerable.Range(0, 100).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var device in devices)
+        {
+            await throttle.RunAsync(device, _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
+        }
+
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var again = await throttle.RunAsync(devices[0], _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
+
+        Assert.Equal(ThrottleDecision.Immediate, again.Decision);
+        Assert.Equal(100, throttle.Count);
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_ForgetIdleDevices_When_KeepForHasPassed()
     {
         var clock = new ManualClock();
         var throttle = Throttle(clock);
@@ -127,9 +145,62 @@ public sealed class PushThrottleTests
             await throttle.RunAsync(Guid.NewGuid(), _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
         }
 
-        clock.Advance(TimeSpan.FromMinutes(1));
+        clock.Advance(PushThrottle.KeepFor);
         await throttle.RunAsync(Guid.NewGuid(), _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
 
         Assert.Equal(1, throttle.Count);
+    }
+
+    [Fact]
+    public async Task Sweep_Should_ForgetDevicesPastTheirWindowFirst_When_Full()
+    {
+        var clock = new ManualClock();
+        var throttle = Throttle(clock, maxDevices: 100);
+        var old = Enumerable.Range(0, 50).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var device in old)
+        {
+            await throttle.RunAsync(device, _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
+        }
+
+        clock.Advance(Window);
+        var recent = Enumerable.Range(0, 50).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var device in recent)
+        {
+            await throttle.RunAsync(device, _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
+        }
+
+        throttle.Sweep(clock.GetUtcNow());
+
+        // Down to 90 % of the bound, and only devices whose window had passed were forgotten: every recent one is
+        // still throttled.
+        Assert.Equal(90, throttle.Count);
+        foreach (var device in recent)
+        {
+            var outcome = await throttle.RunAsync(device, _ => Task.FromResult(PublishOutcome.Accepted), CancellationToken.None);
+            Assert.Equal(ThrottleDecision.Delayed, outcome.Decision);
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_Should_AnswerRidersWithTheSettledOutcome_When_TheDelayedPushWasAppended()
+    {
+        var clock = new ManualClock();
+        var throttle = Throttle(clock);
+        var device = Guid.NewGuid();
+        var appends = 0;
+        Task<PublishOutcome> Push(DateTimeOffset? _)
+        {
+            appends++;
+            return Task.FromResult(PublishOutcome.Accepted);
+        }
+
+        await throttle.RunAsync(device, Push, CancellationToken.None);
+        var delayed = await throttle.RunAsync(device, Push, CancellationToken.None);
+        var rider = await throttle.RunAsync(device, Push, CancellationToken.None);
+
+        Assert.Equal(ThrottleDecision.Delayed, delayed.Decision);
+        Assert.Equal(ThrottleDecision.Coalesced, rider.Decision);
+        Assert.True(rider.Outcome.IsAccepted);
+        Assert.Equal(2, appends);
     }
 }

@@ -44,6 +44,41 @@ public sealed class StanzaWriterTests
         Assert.False(writer.TryEnqueue(new XElement("late")));
     }
 
+    [Fact]
+    public async Task TryEnqueue_Should_WriteExactlyWhatToStringWrites_When_StanzasFollowOneAnother()
+    {
+        XNamespace component = "jabber:component:accept";
+        XNamespace stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+        XNamespace other = "urn:example:other";
+        var sent = new[]
+        {
+            new XElement(component + "iq", new XAttribute("type", "result"), new XAttribute("id", "a<b&\"c'\t\n"),
+                new XAttribute("from", "push.example.org"), new XAttribute("to", "user@example.org/res")),
+            new XElement(component + "iq", new XAttribute("type", "error"), new XAttribute("id", "2"),
+                new XElement(component + "error", new XAttribute("type", "cancel"),
+                    new XElement(stanzas + "item-not-found"),
+                    new XElement(stanzas + "text", "x & \"y\" <z>\r\n ü €"))),
+            new XElement(component + "iq", new XAttribute(XNamespace.Xmlns + "o", other.NamespaceName),
+                new XElement(other + "query", new XAttribute(other + "flag", "1"), new XElement(other + "item", "é"))),
+            new XElement(component + "iq", new XAttribute("id", "4")),
+        };
+        using var output = new MemoryStream();
+        var writer = new StanzaWriter(output, TimeProvider.System, TimeSpan.FromMinutes(1));
+        foreach (var stanza in sent)
+        {
+            Assert.True(writer.TryEnqueue(stanza));
+        }
+
+        // A stanza XML cannot carry fails at the caller, and the writer goes on afterwards.
+        Assert.ThrowsAny<ArgumentException>(() => writer.TryEnqueue(new XElement(component + "iq", "\u0001")));
+        Assert.True(writer.TryEnqueue(sent[0]));
+        writer.Complete("</stream:stream>");
+        await writer.RunAsync(CancellationToken.None);
+
+        var expected = string.Concat(sent.Append(sent[0]).Select(e => e.ToString(SaveOptions.DisableFormatting | SaveOptions.OmitDuplicateNamespaces)));
+        Assert.Equal(expected + "</stream:stream>", Encoding.UTF8.GetString(output.ToArray()));
+    }
+
     /// <summary>A memory stream that says when something was first written to it.</summary>
     private sealed class FirstWriteStream : MemoryStream
     {

@@ -25,12 +25,21 @@ public sealed class DataKeyShreddedException(Guid deviceId)
 /// names its generation: <c>v1:&lt;base64&gt;</c> is generation 1, <c>v2:&lt;n&gt;:&lt;base64&gt;</c> generation n.
 /// </para>
 /// </summary>
-public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock)
+/// <para>
+/// At most <see cref="MaxCachedKeys"/> unwrapped keys are cached (by default): beyond it an arbitrary tenth is forgotten (a later use unwraps the key again, one round trip), so memory does not grow with the number of devices
+/// ever seen.
+/// </para>
+public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock, int maxCachedKeys = DataKeys.MaxCachedKeys)
 {
+    /// <summary>Unwrapped keys kept in memory by default (about 0.2 KB each; a device usually has one).</summary>
+    public const int MaxCachedKeys = 200_000;
+
     private const string PrefixV1 = "v1:";
     private const string PrefixV2 = "v2:";
     private readonly ConcurrentDictionary<(Guid Device, int Generation), byte[]> _keys = new();
     private readonly ConcurrentDictionary<Guid, int> _newest = new();
+    private readonly Lock _trimming = new();
+    private int _cached;
 
     /// <summary>Encrypts a personal field with the device's newest key, creating the key if the device has none.</summary>
     public async Task<string> EncryptAsync(Guid deviceId, string plaintext, CancellationToken ct = default)
@@ -75,8 +84,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             try
             {
                 var generation = (int)(await cmd.ExecuteScalarAsync(ct))!;
-                _keys[(deviceId, generation)] = key;
-                _newest[deviceId] = generation;
+                Remember(deviceId, generation, key, newest: true);
                 return;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt < 3)
@@ -95,11 +103,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         await using var cmd = dataSource.CreateCommand("select monal_retire_data_keys($1)");
         cmd.Parameters.Add(new() { Value = deviceId });
         var retired = (long)(await cmd.ExecuteScalarAsync(ct))!;
-        foreach (var cached in _keys.Keys.Where(k => k.Device == deviceId))
-        {
-            _keys.TryRemove(cached, out _);
-        }
-
+        Drop(_keys.Keys.Where(k => k.Device == deviceId));
         return retired;
     }
 
@@ -116,9 +120,62 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     public void Forget(Guid deviceId)
     {
         _newest.TryRemove(deviceId, out _);
-        foreach (var cached in _keys.Keys.Where(k => k.Device == deviceId))
+        Drop(_keys.Keys.Where(k => k.Device == deviceId));
+    }
+
+    /// <summary>Unwrapped keys currently cached (for tests).</summary>
+    internal int CachedKeys => Volatile.Read(ref _cached);
+
+    private void Remember(Guid deviceId, int generation, byte[] key, bool newest)
+    {
+        if (Volatile.Read(ref _cached) >= maxCachedKeys)
         {
-            _keys.TryRemove(cached, out _);
+            Trim();
+        }
+
+        if (_keys.TryAdd((deviceId, generation), key))
+        {
+            Interlocked.Increment(ref _cached);
+        }
+        else
+        {
+            _keys[(deviceId, generation)] = key;
+        }
+
+        if (newest)
+        {
+            _newest[deviceId] = generation;
+        }
+    }
+
+    // Forgets an arbitrary tenth of the keys. They stay in the database; the next use unwraps them again.
+    private void Trim()
+    {
+        lock (_trimming)
+        {
+            if (Volatile.Read(ref _cached) < maxCachedKeys)
+            {
+                return;
+            }
+
+            var drop = _keys.Keys.Take(Math.Max(1, maxCachedKeys / 10)).ToList();
+            foreach (var (device, _) in drop)
+            {
+                _newest.TryRemove(device, out _);
+            }
+
+            Drop(drop);
+        }
+    }
+
+    private void Drop(IEnumerable<(Guid Device, int Generation)> cached)
+    {
+        foreach (var k in cached)
+        {
+            if (_keys.TryRemove(k, out _))
+            {
+                Interlocked.Decrement(ref _cached);
+            }
         }
     }
 
@@ -156,7 +213,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         }
 
         var key = master.Unwrap(deviceId, wrapped);
-        _keys[(deviceId, generation)] = key;
+        Remember(deviceId, generation, key, newest: false);
         return key;
     }
 
@@ -199,8 +256,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
                 {
                     var generation = reader.GetInt32(0);
                     var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(1));
-                    _keys[(deviceId, generation)] = stored;
-                    _newest[deviceId] = generation;
+                    Remember(deviceId, generation, stored, newest: true);
                     return (generation, stored);
                 }
             }
@@ -219,8 +275,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         }
 
         var found = (row.GetInt32(0), master.Unwrap(deviceId, row.GetFieldValue<byte[]>(1)));
-        _keys[(deviceId, found.Item1)] = found.Item2;
-        _newest[deviceId] = found.Item1;
+        Remember(deviceId, found.Item1, found.Item2, newest: true);
         return found;
     }
 }

@@ -56,6 +56,27 @@ public sealed class CryptoTests
     }
 
     [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task EncryptAsync_Should_KeepTheCacheBoundedAndEveryTokenReadable_When_MoreDevicesThanTheBoundAreSeen()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var keys = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System, maxCachedKeys: 10);
+        var sealedTokens = new List<(Guid Device, string Sealed)>();
+        for (var i = 0; i < 35; i++)
+        {
+            var device = Guid.CreateVersion7();
+            sealedTokens.Add((device, await keys.EncryptAsync(device, Token + i)));
+            Assert.InRange(keys.CachedKeys, 1, 10);
+        }
+
+        for (var i = 0; i < sealedTokens.Count; i++)
+        {
+            Assert.Equal(Token + i, await keys.DecryptAsync(sealedTokens[i].Device, sealedTokens[i].Sealed));
+            Assert.InRange(keys.CachedKeys, 1, 10);
+        }
+    }
+
+    [Fact]
     public void StatelessDeviceId_Should_BeStableAndKeyed_When_DerivedFromModuleAndToken()
     {
         var hash = new KeyedHash(TestLedger.MasterKey);

@@ -94,6 +94,11 @@ internal sealed class E2eStack : IAsyncDisposable
             await drop.ExecuteNonQueryAsync(ct);
         }
 
+        // Close the ceiling's eight connections now, not when the pool prunes them five minutes later inside a
+        // measured phase: PostgreSQL backends exiting together coincided with a one-second stall of the whole machine
+        // (docs/benchmarks.md, "Issue 16: the tail").
+        Db.DataSource.Clear();
+
         step($"  {InsertCeiling:N0} events/s");
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

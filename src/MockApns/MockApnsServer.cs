@@ -165,7 +165,9 @@ public sealed partial class MockApnsServer : IAsyncDisposable
     public void StallNext(int count = 1) => Enqueue(new ScriptedAction(ActionKind.Stall, count, 0, null, null));
 
     // A silent gateway for a while (issue 15): every valid request arriving in the next `duration` is accepted and
-    // held without an answer until the duration has passed (or the client gives up), then answered as usual.
+    // never answered, as on a dead connection, until the client gives up (its deadline); later requests are answered
+    // as usual. (Answering the held ones when the silence ended raced the client's deadline: an answer written as the
+    // client reset the stream was counted as delivered, and the client's retry made a second 200.)
     public void StallFor(TimeSpan duration) =>
         Interlocked.Exchange(ref _stallUntilTicks, (_options.TimeProvider.GetUtcNow() + duration).UtcTicks);
 
@@ -429,11 +431,10 @@ public sealed partial class MockApnsServer : IAsyncDisposable
         }
     }
 
-    // False when the client gave up during a StallFor window (the request is then never answered).
+    // False when the request arrived during a StallFor window: it is held until the client gives up, never answered.
     private async Task<bool> SitOutStallAsync(HttpContext context, MockApnsRequest recorded)
     {
-        var left = new DateTimeOffset(Interlocked.Read(ref _stallUntilTicks), TimeSpan.Zero) - _options.TimeProvider.GetUtcNow();
-        if (left <= TimeSpan.Zero)
+        if (!IsSilent)
         {
             return true;
         }
@@ -441,8 +442,8 @@ public sealed partial class MockApnsServer : IAsyncDisposable
         Interlocked.Increment(ref _stalled);
         try
         {
-            await Task.Delay(left, _options.TimeProvider, context.RequestAborted);
-            return true;
+            await Task.Delay(Timeout.InfiniteTimeSpan, _options.TimeProvider, context.RequestAborted);
+            return false;
         }
         catch (OperationCanceledException)
         {

@@ -12,8 +12,11 @@ public sealed class ApnsStallTests
     [Fact]
     public async Task Serve_Should_DeliverEveryAcknowledgedPushOnceWithItsApnsId_When_ApnsIsSilentFor20Seconds()
     {
+        // The overload check is off: 500 first publishes at once from a test process whose code is not yet compiled
+        // can be answered wait/resource-constraint, which is right for serve but not what this test is about.
         await using var harness = await ServeHarness.CreateAsync(
-            null, null, "--PushModules:monalTest:RequestTimeout=00:00:02", "--Delivery:RetryMaxDelay=00:00:04");
+            null, null, "--PushModules:monalTest:RequestTimeout=00:00:02", "--Delivery:RetryMaxDelay=00:00:04",
+            "--Limits:QueueDelayTarget=00:00:00");
         await harness.StartAsync();
 
         var tokens = Enumerable.Range(0, 900).Select(_ => ServeHarness.NewToken()).ToArray();
@@ -35,7 +38,11 @@ public sealed class ApnsStallTests
         Assert.True(requests.Select(r => r.ConnectionId).Distinct().Count() > 1, "the stuck connection was replaced");
 
         var answered = requests.Where(r => r.Status == 200).ToList();
-        Assert.Empty(answered.GroupBy(r => r.Header("apns-id")).Where(g => g.Count() > 1).Select(g => g.Key));
+        var twice = answered.GroupBy(r => r.Header("apns-id")).Where(g => g.Count() > 1).ToList();
+        Assert.True(twice.Count == 0, "answered 200 twice: " + string.Join("; ", twice.Select(g => g.Key + " = " + string.Join(", ",
+            requests.Where(r => r.Header("apns-id") == g.Key).Select(r =>
+                $"#{r.Sequence} at {r.ReceivedAt:HH:mm:ss.fff} on {r.ConnectionId} status {r.Status} {r.Reason}")))) +
+            $" (silent until the stall's end; {harness.Apns.AbandonedByClient} abandoned)");
         var byToken = answered.GroupBy(r => r.DeviceToken!).ToDictionary(g => g.Key, g => Assert.Single(g).Header("apns-id"));
         var requested = await harness.ScalarAsync(
             "select string_agg(data->>'push_id', ',') from push_events where type = 'push_requested.v1'");

@@ -80,9 +80,9 @@ internal sealed class LoadRunner : IAsyncDisposable
         }
 
         _current = null;
-        var (histogram, outcomes, answered, lastReply) = recorder.Snapshot();
+        var (histogram, outcomes, latencyByOutcome, answered, lastReply) = recorder.Snapshot();
         var replyWindow = lastReply > start ? Stopwatch.GetElapsedTime(start, lastReply) : sendWindow;
-        return new PhaseResult(phase, startedAt, DateTimeOffset.UtcNow, sendWindow, replyWindow, sent, answered, histogram, outcomes);
+        return new PhaseResult(phase, startedAt, DateTimeOffset.UtcNow, sendWindow, replyWindow, sent, answered, histogram, outcomes, latencyByOutcome);
     }
 
     private async Task<long> OpenLoopAsync(LoadPhase phase, long start, long deadline, CancellationToken ct)
@@ -223,6 +223,7 @@ internal sealed class LoadRunner : IAsyncDisposable
         private readonly Lock _gate = new();
         private readonly LatencyHistogram _latency = new();
         private readonly Dictionary<(RequestCategory, string), long> _outcomes = [];
+        private readonly Dictionary<(RequestCategory, string), LatencyHistogram> _latencyByOutcome = [];
         private long _answered;
         private long _lastReply;
 
@@ -243,6 +244,13 @@ internal sealed class LoadRunner : IAsyncDisposable
                 _latency.Record(micros);
                 var key = (category, outcome);
                 _outcomes[key] = _outcomes.GetValueOrDefault(key) + 1;
+                if (!_latencyByOutcome.TryGetValue(key, out var own))
+                {
+                    own = new LatencyHistogram();
+                    _latencyByOutcome[key] = own;
+                }
+
+                own.Record(micros);
                 _lastReply = now;
             }
 
@@ -250,13 +258,19 @@ internal sealed class LoadRunner : IAsyncDisposable
             Slots?.Release();
         }
 
-        public (LatencyHistogram, IReadOnlyDictionary<(RequestCategory, string), long>, long, long) Snapshot()
+        public (LatencyHistogram, IReadOnlyDictionary<(RequestCategory, string), long>, IReadOnlyDictionary<(RequestCategory, string), LatencyHistogram>, long, long) Snapshot()
         {
             lock (_gate)
             {
                 var copy = new LatencyHistogram();
                 copy.Add(_latency);
-                return (copy, new Dictionary<(RequestCategory, string), long>(_outcomes), Interlocked.Read(ref _answered), _lastReply);
+                var byOutcome = _latencyByOutcome.ToDictionary(e => e.Key, e =>
+                {
+                    var own = new LatencyHistogram();
+                    own.Add(e.Value);
+                    return own;
+                });
+                return (copy, new Dictionary<(RequestCategory, string), long>(_outcomes), byOutcome, Interlocked.Read(ref _answered), _lastReply);
             }
         }
     }

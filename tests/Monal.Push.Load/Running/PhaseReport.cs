@@ -33,7 +33,15 @@ internal static class PhaseReport
             text.Append(CultureInfo.InvariantCulture, $"  {category,-12}");
             foreach (var row in rows)
             {
-                text.Append(CultureInfo.InvariantCulture, $" {row.Key.Outcome} {row.Value:N0}{(PhaseResult.Expected(category, row.Key.Outcome) ? "" : " (!)")};");
+                text.Append(CultureInfo.InvariantCulture, $" {row.Key.Outcome} {row.Value:N0}{(PhaseResult.Expected(category, row.Key.Outcome) ? "" : " (!)")}");
+                if (r.LatencyByOutcome.TryGetValue(row.Key, out var own) && own.TotalCount > 0)
+                {
+                    // Each kind of answer on its own: a wrong secret is refused from the device cache without an
+                    // append, so its latency against an accepted publish's shows what the commit adds.
+                    text.Append(CultureInfo.InvariantCulture, $" (p50 {Ms(own.ValueAtPercentile(50))} p99 {Ms(own.ValueAtPercentile(99))} ms)");
+                }
+
+                text.Append(';');
             }
 
             text.Append('\n');

@@ -13,7 +13,8 @@ internal sealed record PhaseResult(
     long Sent,
     long Answered,
     LatencyHistogram Latency,
-    IReadOnlyDictionary<(RequestCategory Category, string Outcome), long> Outcomes)
+    IReadOnlyDictionary<(RequestCategory Category, string Outcome), long> Outcomes,
+    IReadOnlyDictionary<(RequestCategory Category, string Outcome), LatencyHistogram> LatencyByOutcome)
 {
     public long Unanswered => Sent - Answered;
 

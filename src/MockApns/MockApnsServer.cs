@@ -166,8 +166,8 @@ public sealed partial class MockApnsServer : IAsyncDisposable
 
     // A silent gateway for a while (issue 15): every valid request arriving in the next `duration` is accepted and
     // never answered, as on a dead connection, until the client gives up (its deadline); later requests are answered
-    // as usual. (Answering the held ones when the silence ended raced the client's deadline: an answer written as the
-    // client reset the stream was counted as delivered, and the client's retry made a second 200.)
+    // as usual. (Answering the held ones when the silence ended could race the client's deadline: an answer written as
+    // the client reset the stream counted as delivered, and the client's retry made a second 200.)
     public void StallFor(TimeSpan duration) =>
         Interlocked.Exchange(ref _stallUntilTicks, (_options.TimeProvider.GetUtcNow() + duration).UtcTicks);
 

@@ -222,8 +222,8 @@ internal sealed class LoadRunner : IAsyncDisposable
     {
         private readonly Lock _gate = new();
         private readonly LatencyHistogram _latency = new();
-        private readonly Dictionary<(RequestCategory, string), long> _outcomes = [];
-        private readonly Dictionary<(RequestCategory, string), LatencyHistogram> _latencyByOutcome = [];
+        // One histogram per kind of answer; its count is that answer's count.
+        private readonly Dictionary<(RequestCategory, string), LatencyHistogram> _byOutcome = [];
         private long _answered;
         private long _lastReply;
 
@@ -243,11 +243,10 @@ internal sealed class LoadRunner : IAsyncDisposable
             {
                 _latency.Record(micros);
                 var key = (category, outcome);
-                _outcomes[key] = _outcomes.GetValueOrDefault(key) + 1;
-                if (!_latencyByOutcome.TryGetValue(key, out var own))
+                if (!_byOutcome.TryGetValue(key, out var own))
                 {
                     own = new LatencyHistogram();
-                    _latencyByOutcome[key] = own;
+                    _byOutcome[key] = own;
                 }
 
                 own.Record(micros);
@@ -264,13 +263,14 @@ internal sealed class LoadRunner : IAsyncDisposable
             {
                 var copy = new LatencyHistogram();
                 copy.Add(_latency);
-                var byOutcome = _latencyByOutcome.ToDictionary(e => e.Key, e =>
+                var byOutcome = _byOutcome.ToDictionary(e => e.Key, e =>
                 {
                     var own = new LatencyHistogram();
                     own.Add(e.Value);
                     return own;
                 });
-                return (copy, new Dictionary<(RequestCategory, string), long>(_outcomes), byOutcome, Interlocked.Read(ref _answered), _lastReply);
+                var counts = byOutcome.ToDictionary(e => e.Key, e => e.Value.TotalCount);
+                return (copy, counts, byOutcome, Interlocked.Read(ref _answered), _lastReply);
             }
         }
     }

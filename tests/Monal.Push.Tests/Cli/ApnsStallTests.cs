@@ -42,7 +42,7 @@ public sealed class ApnsStallTests
         Assert.True(twice.Count == 0, "answered 200 twice: " + string.Join("; ", twice.Select(g => g.Key + " = " + string.Join(", ",
             requests.Where(r => r.Header("apns-id") == g.Key).Select(r =>
                 $"#{r.Sequence} at {r.ReceivedAt:HH:mm:ss.fff} on {r.ConnectionId} status {r.Status} {r.Reason}")))) +
-            $" (silent until the stall's end; {harness.Apns.AbandonedByClient} abandoned)");
+            $" ({harness.Apns.AbandonedByClient} requests abandoned by the client)");
         var byToken = answered.GroupBy(r => r.DeviceToken!).ToDictionary(g => g.Key, g => Assert.Single(g).Header("apns-id"));
         var requested = await harness.ScalarAsync(
             "select string_agg(data->>'push_id', ',') from push_events where type = 'push_requested.v1'");

@@ -346,5 +346,8 @@ internal sealed class PendingAppend(
     public ExpectedVersion Expected { get; } = expected;
     public IReadOnlyList<object> Events { get; } = events;
     public EventMetadata? Metadata { get; } = metadata;
+
+    /// <summary>When it was made (<see cref="System.Diagnostics.Stopwatch"/> ticks): its wait for a writer is measured from here.</summary>
+    public long QueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
     public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

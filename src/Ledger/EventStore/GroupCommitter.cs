@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 
 namespace Monal.Push.Ledger.EventStore;
@@ -69,10 +70,17 @@ internal sealed class GroupCommitter : IAsyncDisposable
 
             if (batch.Count > 0)
             {
+                var taken = Stopwatch.GetTimestamp();
+                foreach (var p in batch)
+                {
+                    LedgerMetrics.AppendWait.Record(Stopwatch.GetElapsedTime(p.QueuedAt, taken).TotalSeconds);
+                }
+
                 // Appends are not cancelled half-way: a caller that gave up still gets a committed event.
                 try
                 {
                     await _store.ExecuteBatchAsync(batch, CancellationToken.None);
+                    LedgerMetrics.CommitDuration.Record(Stopwatch.GetElapsedTime(taken).TotalSeconds);
                 }
 #pragma warning disable CA1031 // A writer outlives anything (issue 15): its callers hear the failure, it takes the next batch.
                 catch (Exception ex)

@@ -62,6 +62,11 @@ internal sealed class E2eStack : IAsyncDisposable
 
     public LoadRunner Runner { get; private set; } = null!;
 
+    /// <summary>serve's HTTP API (registration, `/metrics`).</summary>
+    public Uri ServeHttp { get; private set; } = null!;
+
+    private readonly HttpClient _scraper = new() { Timeout = TimeSpan.FromSeconds(10) };
+
     /// <summary>Starts the whole stack with serve from <paramref name="dll"/>; on failure stops what was started.</summary>
     public static async Task<E2eStack> StartAsync(E2eOptions options, string dll, string logPath, Action<string> step, CancellationToken ct)
     {
@@ -159,6 +164,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var link = await AcceptLinkAsync(xmpp, ct);
         step("component link up; waiting for HTTP");
         await WaitForHttpAsync(http, Serve, ct);
+        ServeHttp = http;
         Devices = new DeviceSet(new LoadMix { Devices = options.Devices, PushModule = Module });
         Registration = await Registrar.RegisterAsync(http, Devices, 16, ct);
         step($"registered {Registration.Registered:N0} of {Devices.RegisteredCount:N0} devices in {Registration.Elapsed.TotalSeconds:N1} s " +
@@ -173,7 +179,8 @@ internal sealed class E2eStack : IAsyncDisposable
         var perPhaseRss = Serve.ResetPeakRss();
         var cpuBefore = Serve.CpuTime();
         var duplicatesBefore = Apns.DuplicateDeliveries;
-        await using var waits = WaitSampler.Start(Db.DataSource);
+        await using var waits = await WaitSampler.StartAsync(Db.DataSource);
+        var histogramsBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         PhaseResult result;
         await using (tracePath is not null ? CpuTrace.Start(Serve.Id, phase.Duration, tracePath) : null)
         {
@@ -182,6 +189,9 @@ internal sealed class E2eStack : IAsyncDisposable
 
         var cpu = Serve.CpuTime() - cpuBefore;
         var waitSummary = await waits.StopAsync();
+        var wal = await waits.WalSinceStartAsync();
+        var histogramsAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
+        var commits = histogramsBefore is null || histogramsAfter is null ? "" : histogramsAfter.Since(histogramsBefore);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {
@@ -190,7 +200,9 @@ internal sealed class E2eStack : IAsyncDisposable
         };
         step(PhaseReport.Describe(result).TrimEnd() +
              $"\n  ledger: push_requested {requested:N0}, push_delivered {delivered:N0}, push_failed {failed:N0}; serve CPU {cpu.TotalSeconds:N1} s; " +
-             $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}");
+             $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
+             (wal.Length > 0 ? $"\n  database: {wal}" : "") +
+             (commits.Length > 0 ? $"\n  group commit: {commits}" : ""));
         if (Runner.Reading.IsCompleted || Serve.HasExited)
         {
             throw new BenchmarkFailedException($"the component link closed during {phase.Name}:\n{await Serve.TailAsync(30)}");
@@ -294,6 +306,7 @@ internal sealed class E2eStack : IAsyncDisposable
         }
 
         _owned.Clear();
+        _scraper.Dispose();
         try
         {
             Directory.Delete(_work, recursive: true);

@@ -13,11 +13,58 @@ internal sealed class WaitSampler : IAsyncDisposable
     private readonly Dictionary<string, long> _counts = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sampling;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
     private long _samples;
+    private double[]? _walBefore;
 
-    private WaitSampler(NpgsqlDataSource dataSource) => _sampling = Task.Run(() => SampleAsync(dataSource, _stop.Token));
+    private WaitSampler(NpgsqlDataSource dataSource)
+    {
+        _dataSource = dataSource;
+        _sampling = Task.Run(() => SampleAsync(dataSource, _stop.Token));
+    }
 
-    public static WaitSampler Start(NpgsqlDataSource dataSource) => new(dataSource);
+    public static async Task<WaitSampler> StartAsync(NpgsqlDataSource dataSource)
+    {
+        var sampler = new WaitSampler(dataSource);
+        sampler._walBefore = await ReadWalAsync(dataSource);
+        return sampler;
+    }
+
+    // Commits, WAL flushes and WAL volume so far (pg_stat_database, pg_stat_wal; PostgreSQL 14 or later).
+    private static async Task<double[]?> ReadWalAsync(NpgsqlDataSource dataSource)
+    {
+        try
+        {
+            await using var cmd = dataSource.CreateCommand("""
+                select (select xact_commit from pg_stat_database where datname = current_database())::float8,
+                       wal_sync::float8, wal_records::float8, wal_fpi::float8, wal_bytes::float8
+                from pg_stat_wal
+                """);
+            await using var reader = await cmd.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return [reader.GetDouble(0), reader.GetDouble(1), reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4)];
+        }
+        catch (NpgsqlException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Commits, WAL flushes, records, full-page images and bytes per second since the start (after <see cref="StopAsync"/>).</summary>
+    public async Task<string> WalSinceStartAsync()
+    {
+        var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalSeconds;
+        var after = await ReadWalAsync(_dataSource);
+        if (_walBefore is null || after is null || seconds <= 0)
+        {
+            return "";
+        }
+
+        double Rate(int i) => (after[i] - _walBefore[i]) / seconds;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"commits {Rate(0):N0}/s, WAL flushes {Rate(1):N0}/s, WAL records {Rate(2):N0}/s, full-page images {Rate(3):N0}/s, WAL {Rate(4) / 1048576:N1} MiB/s");
+    }
 
     /// <summary>Stops sampling and describes the most frequent states, as the average number of backends in each.</summary>
     public async Task<string> StopAsync()

@@ -124,6 +124,41 @@ public sealed class EventStoreAppendTests
     }
 
     [Fact]
+    public async Task AppendAsync_Should_MeasureTheWaitForAWriterAndEachCommit_When_GroupCommitting()
+    {
+        // Process-wide instruments: other tests add to them, so count what this test's appends add at least.
+        var waits = 0;
+        var commits = 0;
+        var negative = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == Monal.Push.Ledger.LedgerMetrics.MeterName
+                && instrument.Name is "monal_ledger_append_wait_seconds" or "monal_ledger_group_commit_seconds")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            Interlocked.Increment(ref instrument.Name == "monal_ledger_append_wait_seconds" ? ref waits : ref commits);
+            if (value < 0)
+            {
+                Interlocked.Increment(ref negative);
+            }
+        });
+        listener.Start();
+        await using var store = await TestLedger.StoreAsync(groupCommit: true);
+        var device = Guid.CreateVersion7();
+
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => store.AppendAsync(device, "device", ExpectedVersion.Any, [Requested(device)])));
+
+        Assert.True(Volatile.Read(ref waits) >= 40, $"{waits} waits recorded for 40 appends");
+        Assert.True(Volatile.Read(ref commits) >= 1, "no commit duration recorded");
+        Assert.Equal(0, Volatile.Read(ref negative));
+    }
+
+    [Fact]
     public async Task AppendAsync_Should_StorePushEventsInTheDayPartition_When_EventIsAPushEvent()
     {
         var clock = new ManualClock(new DateTimeOffset(2031, 3, 4, 23, 59, 0, TimeSpan.Zero));

@@ -1,0 +1,120 @@
+using System.Globalization;
+
+namespace Monal.Push.Benchmarks.EndToEnd;
+
+/// <summary>
+/// Serve's group-commit histograms (`monal_ledger_append_wait_seconds`, `monal_ledger_group_commit_seconds`) read
+/// from its `/metrics` before and after a phase: the difference says where an append's time went during that phase.
+/// </summary>
+internal sealed class ServeHistograms
+{
+    internal static readonly string[] Names = ["monal_ledger_append_wait_seconds", "monal_ledger_group_commit_seconds"];
+
+    private readonly Dictionary<string, SortedDictionary<double, long>> _buckets;
+    private readonly Dictionary<string, (double Sum, long Count)> _totals;
+
+    private ServeHistograms(Dictionary<string, SortedDictionary<double, long>> buckets, Dictionary<string, (double, long)> totals)
+    {
+        _buckets = buckets;
+        _totals = totals;
+    }
+
+    public static async Task<ServeHistograms?> ScrapeAsync(HttpClient http, Uri serve, CancellationToken ct)
+    {
+        string text;
+        try
+        {
+            text = await http.GetStringAsync(new Uri(serve, "metrics"), ct);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+
+        return Parse(text);
+    }
+
+    internal static ServeHistograms Parse(string text)
+    {
+        var buckets = new Dictionary<string, SortedDictionary<double, long>>();
+        var totals = new Dictionary<string, (double Sum, long Count)>();
+        foreach (var line in text.Split('\n'))
+        {
+            foreach (var name in Names)
+            {
+                if (!line.StartsWith(name, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                var rest = line[name.Length..];
+                if (rest.StartsWith("_bucket", StringComparison.Ordinal))
+                {
+                    var le = rest[(rest.IndexOf("le=\"", StringComparison.Ordinal) + 4)..];
+                    le = le[..le.IndexOf('"', StringComparison.Ordinal)];
+                    var bound = le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture);
+                    if (!buckets.TryGetValue(name, out var b))
+                    {
+                        buckets[name] = b = [];
+                    }
+
+                    b[bound] = (long)value;
+                }
+                else if (rest.StartsWith("_sum", StringComparison.Ordinal))
+                {
+                    totals[name] = (value, totals.GetValueOrDefault(name).Count);
+                }
+                else if (rest.StartsWith("_count", StringComparison.Ordinal))
+                {
+                    totals[name] = (totals.GetValueOrDefault(name).Sum, (long)value);
+                }
+            }
+        }
+
+        return new ServeHistograms(buckets, totals);
+    }
+
+    /// <summary>One line per histogram: count, mean and the bucket bounds holding the median and the 99th percentile.</summary>
+    public string Since(ServeHistograms before)
+    {
+        var parts = new List<string>();
+        foreach (var name in Names)
+        {
+            if (!_buckets.TryGetValue(name, out var after))
+            {
+                continue;
+            }
+
+            var earlier = before._buckets.GetValueOrDefault(name);
+            var (sum, count) = _totals.GetValueOrDefault(name);
+            var (sum0, count0) = before._totals.GetValueOrDefault(name);
+            var n = count - count0;
+            if (n <= 0)
+            {
+                continue;
+            }
+
+            var mean = (sum - sum0) / n * 1000;
+            parts.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{name[13..]}: {n:N0}, mean {mean:N2} ms, p50 ≤ {Bound(after, earlier, n, 0.50)}, p99 ≤ {Bound(after, earlier, n, 0.99)}"));
+        }
+
+        return string.Join("; ", parts);
+    }
+
+    // Prometheus buckets are cumulative: the first bound whose count reaches the rank.
+    private static string Bound(SortedDictionary<double, long> after, SortedDictionary<double, long>? before, long n, double q)
+    {
+        var rank = (long)Math.Ceiling(n * q);
+        foreach (var (bound, count) in after)
+        {
+            if (count - (before?.GetValueOrDefault(bound) ?? 0) >= rank)
+            {
+                return double.IsPositiveInfinity(bound) ? "∞" : string.Create(CultureInfo.InvariantCulture, $"{bound * 1000:0.###} ms");
+            }
+        }
+
+        return "?";
+    }
+}

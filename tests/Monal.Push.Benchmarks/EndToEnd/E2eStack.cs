@@ -180,6 +180,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var cpuBefore = Serve.CpuTime();
         var duplicatesBefore = Apns.DuplicateDeliveries;
         await using var waits = await WaitSampler.StartAsync(Db.DataSource);
+        await using var probe = CommitProbe.Start(Db.DataSource);
         var histogramsBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         PhaseResult result;
         await using (tracePath is not null ? CpuTrace.Start(Serve.Id, phase.Duration, tracePath) : null)
@@ -190,6 +191,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var cpu = Serve.CpuTime() - cpuBefore;
         var waitSummary = await waits.StopAsync();
         var wal = await waits.WalSinceStartAsync();
+        var probed = await probe.StopAsync();
         var histogramsAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         var commits = histogramsBefore is null || histogramsAfter is null ? "" : histogramsAfter.Since(histogramsBefore);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
@@ -202,6 +204,7 @@ internal sealed class E2eStack : IAsyncDisposable
              $"\n  ledger: push_requested {requested:N0}, push_delivered {delivered:N0}, push_failed {failed:N0}; serve CPU {cpu.TotalSeconds:N1} s; " +
              $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
+             (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
              (commits.Length > 0 ? $"\n  group commit: {commits}" : ""));
         if (Runner.Reading.IsCompleted || Serve.HasExited)
         {

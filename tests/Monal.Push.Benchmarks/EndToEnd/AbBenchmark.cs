@@ -6,16 +6,17 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 
 /// <summary>
 /// `./bench --ab A B [--rounds N]`: tells two builds or two settings apart when single runs of the same code vary by 2x.
-/// Each variant is <c>REF[+SWITCH…]</c>: REF is <c>.</c> (this checkout's Release build) or a git commit, branch or tag
-/// (checked out into a temporary worktree and built there once); each <c>+--Section:Key=Value</c> is added to serve's
-/// command line. The rounds alternate the order (A B, B A, A B…) so that a machine getting busier or quieter charges
-/// both alike; each run is a fresh stack (new cluster, new serve). The table gives, per phase and figure, each variant's
-/// median and its spread (lowest–highest) and the change of the medians, marked "clear" only when the two spreads do not
-/// overlap: report only those.
+/// Each variant is <c>REF[+SETTING…]</c>: REF is <c>.</c> (this checkout's Release build) or a git commit, branch or
+/// tag (checked out into a temporary worktree and built there once); each <c>+--Section:Key=Value</c> is added to
+/// serve's command line, each <c>+env:NAME=VALUE</c> to its environment (the runtime's knobs, which no switch reaches,
+/// such as <c>+env:DOTNET_GCGen0MaxBudget=1000000</c>). The rounds alternate the order (A B, B A, A B…) so that a
+/// machine getting busier or quieter charges both alike; each run is a fresh stack (new cluster, new serve). The table
+/// gives, per phase and figure, each variant's median and its spread (lowest–highest) and the change of the medians,
+/// marked "clear" only when the two spreads do not overlap: report only those.
 /// </summary>
 internal static class AbBenchmark
 {
-    private sealed record Variant(string Label, string Spec, string Dll, IReadOnlyList<string> Switches);
+    private sealed record Variant(string Label, string Spec, string Dll, IReadOnlyList<string> Switches, IReadOnlyDictionary<string, string> Environment);
 
     private sealed record Figure(string Name, Func<PhaseRow, double> Read, string Format, bool HigherIsBetter);
 
@@ -63,7 +64,7 @@ internal static class AbBenchmark
                     {
                         BenchSession.Step($"round {round}/{rounds}: {variant.Label} = {variant.Spec}");
                         var run = await EndToEndBenchmark.RunOnceAsync(
-                            options with { ServeSwitches = [.. options.ServeSwitches, .. variant.Switches], TracePath = null },
+                            options with { ServeSwitches = [.. options.ServeSwitches, .. variant.Switches], ServeEnvironment = variant.Environment, TracePath = null },
                             variant.Dll, m => BenchSession.Step($"  {variant.Label}: {m}"), ct);
                         runs[variant.Label].Add(run);
                         pgVersion = run.PgVersion;
@@ -98,15 +99,23 @@ internal static class AbBenchmark
     {
         var parts = spec.Split('+');
         var reference = parts[0];
-        var switches = parts.Skip(1).Where(p => p.Length > 0).ToArray();
-        if (switches.Any(s => !s.StartsWith("--", StringComparison.Ordinal)))
+        var settings = parts.Skip(1).Where(p => p.Length > 0).ToArray();
+        var switches = settings.Where(s => s.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        var environment = new Dictionary<string, string>();
+        foreach (var setting in settings.Except(switches))
         {
-            throw new BenchmarkFailedException($"{spec}: each setting after '+' must be a serve switch such as --Ingest:MaxPendingAppends=500");
+            var eq = setting.IndexOf('=', StringComparison.Ordinal);
+            if (!setting.StartsWith("env:", StringComparison.Ordinal) || eq <= "env:".Length)
+            {
+                throw new BenchmarkFailedException($"{spec}: each setting after '+' must be a serve switch such as --Ingest:MaxConcurrentPublishes=128 or an environment variable such as env:DOTNET_GCGen0MaxBudget=1000000");
+            }
+
+            environment[setting["env:".Length..eq]] = setting[(eq + 1)..];
         }
 
         if (reference is "." or "")
         {
-            return new Variant(label, spec, BenchSession.ServeDll(root), switches);
+            return new Variant(label, spec, BenchSession.ServeDll(root), switches, environment);
         }
 
         var commit = (await GitAsync(root, ["rev-parse", "--verify", reference + "^{commit}"], ct)).Trim();
@@ -120,7 +129,7 @@ internal static class AbBenchmark
         await GitAsync(root, ["worktree", "add", "--detach", folder, commit], ct);
         builds.Add(folder);
         await RunAsync("dotnet", ["build", "-c", "Release", Path.Combine(folder, "src", "Cli"), "-nologo", "-v", "quiet", "-clp:ErrorsOnly;NoSummary"], folder, ct);
-        return new Variant(label, $"{spec} ({commit[..12]})", BenchSession.ServeDll(folder), switches);
+        return new Variant(label, $"{spec} ({commit[..12]})", BenchSession.ServeDll(folder), switches, environment);
     }
 
     private static async Task<string> GitAsync(string root, string[] args, CancellationToken ct, bool check = true) =>

@@ -43,6 +43,9 @@ internal sealed record E2eOptions
     /// <summary>Switches added to serve's command line (after the benchmark's own, so they win).</summary>
     public IReadOnlyList<string> ServeSwitches { get; init; } = [];
 
+    /// <summary>Environment variables added to serve's (the runtime's DOTNET_ knobs, which no switch reaches).</summary>
+    public IReadOnlyDictionary<string, string> ServeEnvironment { get; init; } = new Dictionary<string, string>();
+
     public static E2eOptions Parse(string[] args)
     {
         var quick = args.Contains("--quick");

@@ -158,6 +158,10 @@ internal sealed class E2eStack : IAsyncDisposable
             ["ConnectionStrings__Ledger"] = WithPool(Db.ConnectionString, options.Pool),
             ["Xmpp__Component__Secret"] = secret,
         };
+        foreach (var (name, value) in options.ServeEnvironment)
+        {
+            environment[name] = value;
+        }
         Serve = ServeProcess.Start(dll, switches, environment, _work, logPath);
         _owned.Add(Serve);
         step($"serve started (pid {Serve.Id}, log {Serve.LogPath}); waiting for the component link");

@@ -182,6 +182,7 @@ internal sealed class E2eStack : IAsyncDisposable
     {
         var perPhaseRss = Serve.ResetPeakRss();
         var cpuBefore = Serve.CpuTime();
+        var databaseCpuBefore = Db.ServerCpu();
         var duplicatesBefore = Apns.DuplicateDeliveries;
         await using var waits = await WaitSampler.StartAsync(Db.DataSource);
         await using var probe = CommitProbe.Start(Db.DataSource);
@@ -193,6 +194,7 @@ internal sealed class E2eStack : IAsyncDisposable
         }
 
         var cpu = Serve.CpuTime() - cpuBefore;
+        var databaseCpu = Db.ServerCpu() - databaseCpuBefore;
         var waitSummary = await waits.StopAsync();
         var wal = await waits.WalSinceStartAsync();
         var probed = await probe.StopAsync();
@@ -203,9 +205,10 @@ internal sealed class E2eStack : IAsyncDisposable
         {
             DuplicateDeliveries = Apns.DuplicateDeliveries - duplicatesBefore,
             DatabaseWaits = waitSummary,
+            DatabaseCpu = databaseCpu,
         };
         step(PhaseReport.Describe(result).TrimEnd() +
-             $"\n  ledger: push_requested {requested:N0}, push_delivered {delivered:N0}, push_failed {failed:N0}; serve CPU {cpu.TotalSeconds:N1} s; " +
+             $"\n  ledger: push_requested {requested:N0}, push_delivered {delivered:N0}, push_failed {failed:N0}; serve CPU {cpu.TotalSeconds:N1} s; database CPU {databaseCpu.TotalSeconds:N1} s; " +
              $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +

@@ -25,4 +25,9 @@ internal sealed record PhaseRow(
     public double CpuCores => Seconds > 0 ? ServeCpu.TotalSeconds / Seconds : 0;
 
     public double CpuMicrosPerPublish => Result.Answered > 0 ? ServeCpu.TotalMilliseconds * 1000 / Result.Answered : 0;
+
+    /// <summary>CPU the private cluster's processes used during the phase (zero with MONAL_BENCH_DB).</summary>
+    public TimeSpan DatabaseCpu { get; init; }
+
+    public double DatabaseCpuMicrosPerPublish => Result.Answered > 0 ? DatabaseCpu.TotalMilliseconds * 1000 / Result.Answered : 0;
 }

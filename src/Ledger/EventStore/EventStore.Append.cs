@@ -157,9 +157,9 @@ public sealed partial class EventStore
         await using var command = new NpgsqlBatch(connection);
         // Every statement of an append takes arrays (unnest($1)). With the default plan_cache_mode, PostgreSQL sees a
         // custom plan (which knows the arrays' lengths) estimated cheaper than the generic one and so plans each of
-        // them again at every execution, the statements inside our PL/pgSQL functions too: the device check cost
-        // 0.65 ms a call so and 0.40 with generic plans (docs/benchmarks.md, "Issue 16, third pass"). For this
-        // transaction only, every statement keeps the plan its connection made once.
+        // them again at every execution, the statements inside our PL/pgSQL functions too: the device check took
+        // 0.65 ms a call that way and 0.40 ms with generic plans (pgbench; docs/benchmarks.md, "Issue 16, third
+        // pass"). For this transaction only, every statement keeps the plan its connection made once.
         command.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_generic_plan"));
         command.BatchCommands.Add(new NpgsqlBatchCommand("select pg_current_xact_id()"));
         command.BatchCommands.Add(shape.ToAppendCommand());
@@ -355,5 +355,6 @@ internal sealed class PendingAppend(
 
     /// <summary>When it was made (<see cref="System.Diagnostics.Stopwatch"/> ticks): its wait for a writer is measured from here.</summary>
     public long QueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
     public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -9,7 +9,7 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 /// While a phase runs, every 10 ms on a connection of its own: a round trip that commits nothing (<c>select 1</c>) and
 /// the smallest durable commit (one row inserted, its own transaction, <c>synchronous_commit</c> as the cluster has it).
 /// Their latencies are a floor for any publish that is answered after a commit on this machine under this load: the
-/// benchmark process, serve and PostgreSQL share the cores and the WAL (docs/benchmarks.md, "the floor of a commit").
+/// benchmark process, serve and PostgreSQL share the cores and the WAL (docs/benchmarks.md, "Issue 16, third pass").
 /// </summary>
 internal sealed class CommitProbe : IAsyncDisposable
 {

@@ -8,7 +8,9 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 /// </summary>
 internal sealed class ServeHistograms
 {
-    internal static readonly string[] Names = ["monal_ledger_append_wait_seconds", "monal_ledger_group_commit_seconds"];
+    private const string Prefix = "monal_ledger_";
+
+    private static readonly string[] Names = [Prefix + "append_wait_seconds", Prefix + "group_commit_seconds"];
 
     private readonly Dictionary<string, SortedDictionary<double, long>> _buckets;
     private readonly Dictionary<string, (double Sum, long Count)> _totals;
@@ -34,7 +36,7 @@ internal sealed class ServeHistograms
         return Parse(text);
     }
 
-    internal static ServeHistograms Parse(string text)
+    private static ServeHistograms Parse(string text)
     {
         var buckets = new Dictionary<string, SortedDictionary<double, long>>();
         var totals = new Dictionary<string, (double Sum, long Count)>();
@@ -75,7 +77,7 @@ internal sealed class ServeHistograms
         return new ServeHistograms(buckets, totals);
     }
 
-    /// <summary>One line per histogram: count, mean and the bucket bounds holding the median and the 99th percentile.</summary>
+    /// <summary>One part per histogram: count, mean and the bucket bounds holding the median and the 99th percentile.</summary>
     public string Since(ServeHistograms before)
     {
         var parts = new List<string>();
@@ -97,7 +99,7 @@ internal sealed class ServeHistograms
 
             var mean = (sum - sum0) / n * 1000;
             parts.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{name[13..]}: {n:N0}, mean {mean:N2} ms, p50 ≤ {Bound(after, earlier, n, 0.50)}, p99 ≤ {Bound(after, earlier, n, 0.99)}"));
+                $"{name[Prefix.Length..]}: {n:N0}, mean {mean:N2} ms, p50 ≤ {Bound(after, earlier, n, 0.50)}, p99 ≤ {Bound(after, earlier, n, 0.99)}"));
         }
 
         return string.Join("; ", parts);

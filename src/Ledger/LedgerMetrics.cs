@@ -22,7 +22,7 @@ public static class LedgerMetrics
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
 
     internal static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>(
-        "monal_ledger_group_commit_seconds", "s", "One group commit, from the writer taking its batch (a connection, the statements, the commit) to its return",
+        "monal_ledger_group_commit_seconds", "s", "One transaction of appends that committed (a connection, the statements, the commit), recorded before its callers resume",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
 
     internal static readonly Counter<long> EventsAppended = Meter.CreateCounter<long>(

@@ -148,6 +148,7 @@ public sealed partial class EventStore
     // Shapes the batch, sends it with the inline projections' statements in one round trip, then completes the callers.
     private async Task CommitAsync(IReadOnlyList<PendingAppend> batch, CancellationToken ct)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = _clock.GetUtcNow();
         await EnsurePartitionAsync(now, batch, ct);
         var shape = AppendShape.Of(batch, now, collectEvents: _inline.Length > 0);
@@ -167,6 +168,7 @@ public sealed partial class EventStore
         var (versions, sequences) = await ExecuteAsync(command, shape.EventCount, ct);
 
         Availability.Succeeded();
+        LedgerMetrics.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         LedgerMetrics.BatchSize.Record(batch.Count);
         LedgerMetrics.EventsAppended.Add(shape.EventCount);
         BatchCommitted?.Invoke(batch.Count);

@@ -80,7 +80,6 @@ internal sealed class GroupCommitter : IAsyncDisposable
                 try
                 {
                     await _store.ExecuteBatchAsync(batch, CancellationToken.None);
-                    LedgerMetrics.CommitDuration.Record(Stopwatch.GetElapsedTime(taken).TotalSeconds);
                 }
 #pragma warning disable CA1031 // A writer outlives anything (issue 15): its callers hear the failure, it takes the next batch.
                 catch (Exception ex)

@@ -26,8 +26,9 @@ public static class LedgerDataSource
 
         // Npgsql resets a pooled connection's session (RESET ALL, CLOSE ALL, UNLISTEN *, unlock all advisory locks…)
         // before its next use: a few hundred microseconds of server CPU, and a publish uses several pooled connections.
-        // Nothing here leaves session state on a pooled connection: settings are SET LOCAL or reset in a finally, and
-        // session advisory locks and LISTENs live on connections held for that purpose.
+        // Nothing here leaves session state on a pooled connection: settings last one transaction (TransactionSetting,
+        // or SET LOCAL inside BEGIN) or are reset in a finally, and session advisory locks and LISTENs live on
+        // connections held for that purpose.
         if (!connectionString.Contains("reset on close", StringComparison.OrdinalIgnoreCase)
             && !connectionString.Contains("noresetonclose", StringComparison.OrdinalIgnoreCase))
         {

@@ -232,7 +232,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         var key = RandomNumberGenerator.GetBytes(32);
         await using (var batch = dataSource.CreateBatch())
         {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
+            batch.BatchCommands.Add(TransactionSetting.AsynchronousCommit());
             var upsert = new NpgsqlBatchCommand("""
                 with ins as (
                     insert into data_keys (device_id, generation, wrapped_key, created_at)
@@ -249,18 +249,14 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
             batch.BatchCommands.Add(upsert);
             await using var reader = await batch.ExecuteReaderAsync(ct);
-            do
+            await reader.NextResultAsync(ct); // set_config (TransactionSetting.AsynchronousCommit)
+            if (await reader.ReadAsync(ct))
             {
-                // Skips the SET's empty result, whether or not the reader starts on it.
-                if (reader.FieldCount > 0 && await reader.ReadAsync(ct))
-                {
-                    var generation = reader.GetInt32(0);
-                    var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(1));
-                    Remember(deviceId, generation, stored, newest: true);
-                    return (generation, stored);
-                }
+                var generation = reader.GetInt32(0);
+                var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(1));
+                Remember(deviceId, generation, stored, newest: true);
+                return (generation, stored);
             }
-            while (await reader.NextResultAsync(ct));
         }
 
         // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did

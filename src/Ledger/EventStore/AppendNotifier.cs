@@ -60,7 +60,7 @@ internal sealed class AppendNotifier(NpgsqlDataSource dataSource, ILogger logger
         {
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await using var notify = new NpgsqlBatch(connection);
-            notify.BatchCommands.Add(new NpgsqlBatchCommand("set local synchronous_commit = off"));
+            notify.BatchCommands.Add(TransactionSetting.AsynchronousCommit());
             notify.BatchCommands.Add(new NpgsqlBatchCommand($"select pg_notify('{EventStore.NotifyChannel}', '')"));
             await notify.ExecuteNonQueryAsync(CancellationToken.None);
         }

@@ -161,7 +161,7 @@ public sealed partial class EventStore
         // them again at every execution, the statements inside our PL/pgSQL functions too: the device check took
         // 0.65 ms a call that way and 0.40 ms with generic plans (pgbench; docs/benchmarks.md, "Issue 16, third
         // pass"). For this transaction only, every statement keeps the plan its connection made once.
-        command.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_generic_plan"));
+        command.BatchCommands.Add(TransactionSetting.GenericPlans());
         command.BatchCommands.Add(new NpgsqlBatchCommand("select pg_current_xact_id()"));
         command.BatchCommands.Add(shape.ToAppendCommand());
         var afterCommit = AddInlineProjections(command, shape.Events);
@@ -216,6 +216,7 @@ public sealed partial class EventStore
         var sequences = new long[eventCount];
         var versions = new long[eventCount];
         await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct); // set_config (TransactionSetting.GenericPlans)
         await reader.NextResultAsync(ct); // pg_current_xact_id
         while (await reader.ReadAsync(ct))
         {

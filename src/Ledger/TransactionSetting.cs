@@ -4,22 +4,22 @@ namespace Monal.Push.Ledger;
 
 /// <summary>
 /// A setting for the rest of one transaction, as the first statement of a batch. An <see cref="NpgsqlBatch"/> sent
-/// without <c>BeginTransaction</c> runs in one implicit transaction, and there <c>SET LOCAL</c> does nothing but raise
-/// a warning ("SET LOCAL can only be used in transaction blocks"): PostgreSQL only honours it inside BEGIN … COMMIT.
+/// without <c>BeginTransaction</c> runs in one implicit transaction; there <c>SET LOCAL</c> does hold for the rest of
+/// the batch, but PostgreSQL, which expects it inside BEGIN … COMMIT, raises a warning at every execution ("SET LOCAL
+/// can only be used in transaction blocks"), formatted by the server and sent to the client each time.
 /// <c>set_config(name, value, true)</c> is the same setting without that check: it holds for the statements after it
 /// in the batch and is undone when the implicit transaction ends, so nothing leaks to the next user of a pooled
 /// connection (the data source does not reset sessions: <see cref="LedgerDataSource"/>).
 /// </summary>
 internal static class TransactionSetting
 {
-    /// <summary>The statement that sets <paramref name="name"/> to <paramref name="value"/> for this transaction.</summary>
-    /// <remarks>Both are constants of ours, written into the statement so that it is prepared once.</remarks>
-    public static NpgsqlBatchCommand Command(string name, string value) =>
-        new($"select set_config('{name}', '{value}', true)");
-
     /// <summary>This transaction's commit does not wait for its WAL to reach the disk.</summary>
     public static NpgsqlBatchCommand AsynchronousCommit() => Command("synchronous_commit", "off");
 
     /// <summary>Every statement after it in this transaction keeps the plan its connection made once.</summary>
     public static NpgsqlBatchCommand GenericPlans() => Command("plan_cache_mode", "force_generic_plan");
+
+    // Both are constants of ours, written into the statement so that it is prepared once.
+    private static NpgsqlBatchCommand Command(string name, string value) =>
+        new($"select set_config('{name}', '{value}', true)");
 }

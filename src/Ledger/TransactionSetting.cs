@@ -11,13 +11,16 @@ namespace Monal.Push.Ledger;
 /// in the batch and is undone when the implicit transaction ends, so nothing leaks to the next user of a pooled
 /// connection (the data source does not reset sessions: <see cref="LedgerDataSource"/>).
 /// </summary>
-internal static class TransactionSetting
+public static class TransactionSetting
 {
     /// <summary>This transaction's commit does not wait for its WAL to reach the disk.</summary>
     public static NpgsqlBatchCommand AsynchronousCommit() => Command("synchronous_commit", "off");
 
     /// <summary>Every statement after it in this transaction keeps the plan its connection made once.</summary>
     public static NpgsqlBatchCommand GenericPlans() => Command("plan_cache_mode", "force_generic_plan");
+
+    /// <summary>No statement after it in this transaction is JIT-compiled.</summary>
+    public static NpgsqlBatchCommand NoJit() => Command("jit", "off");
 
     // Both are constants of ours, written into the statement so that it is prepared once.
     private static NpgsqlBatchCommand Command(string name, string value) =>

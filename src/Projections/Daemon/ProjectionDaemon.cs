@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Monal.Push.Ledger;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Ledger.Faults;
 using Npgsql;
@@ -235,7 +236,7 @@ internal sealed class ProjectionDaemon(
         {
             // JIT off for this transaction: the planner's row estimates for the range CTEs are far too high, and
             // compiling them would cost more than running them.
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('jit', 'off', true)"));
+            batch.BatchCommands.Add(TransactionSetting.NoJit());
             batch.BatchCommands.Add(Checkpoints.AdvanceCommand(name, position, upTo));
             replay.AddRange(batch, position, upTo);
             await batch.ExecuteNonQueryAsync(ct);

@@ -7,9 +7,10 @@ using static Monal.Push.Tests.Ledger.EventStoreAppendTests;
 namespace Monal.Push.Tests.Ledger;
 
 /// <summary>
-/// Settings for one batch sent without BEGIN (an implicit transaction): the append's generic plans, and the
-/// asynchronous commits of the NOTIFY and of a new data key. There SET LOCAL holds too, but raises a warning at every
-/// execution; these must hold, raise nothing and leave nothing behind on the pooled connection.
+/// Settings for one batch sent without BEGIN (an implicit transaction): the append's generic plans, the asynchronous
+/// commits of the NOTIFY and of a new data key, and the projection daemon's JIT off for a range. There SET LOCAL holds
+/// too, but raises a warning at every execution; these must hold, raise nothing and leave nothing behind on the pooled
+/// connection.
 /// </summary>
 [Trait("Category", "Postgres")]
 public sealed class TransactionSettingTests
@@ -18,11 +19,13 @@ public sealed class TransactionSettingTests
     {
         { nameof(TransactionSetting.GenericPlans), "plan_cache_mode", "force_generic_plan" },
         { nameof(TransactionSetting.AsynchronousCommit), "synchronous_commit", "off" },
+        { nameof(TransactionSetting.NoJit), "jit", "off" },
     };
 
     private static NpgsqlBatchCommand Of(string which) => which switch
     {
         nameof(TransactionSetting.GenericPlans) => TransactionSetting.GenericPlans(),
+        nameof(TransactionSetting.NoJit) => TransactionSetting.NoJit(),
         _ => TransactionSetting.AsynchronousCommit(),
     };
 

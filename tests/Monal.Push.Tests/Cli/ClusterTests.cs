@@ -199,6 +199,9 @@ public sealed class ClusterTests
             $"--PushModules:monalTest:KeyFile={_key.Path}",
             $"--Retention:PurgeInterval={JobInterval}", $"--Retention:InvalidTokenInterval={JobInterval}",
             "--Projections:LeaderRetry=00:00:00.250", "--Delivery:PollInterval=00:00:00.250",
+            // The flood must be acknowledged in full; on a slow machine its first publishes (each creating a device)
+            // wait long enough for the overload check to refuse some at once, which the abuse tests cover.
+            "--Limits:QueueDelayTarget=00:00:00",
         ];
 
         /// <summary>Starts a node with a data folder of its own (logs) and the shared key file, and accepts its link.</summary>

@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Projections.Daemon;
 using Monal.Push.Projections.Devices;
-using Monal.Push.Projections.DomainUsage;
 using Monal.Push.Projections.PushLog;
 using Monal.Push.Projections.Rebuilding;
 
@@ -37,7 +36,6 @@ public static class ProjectionsServiceCollectionExtensions
         services.TryAddSingleton<PushLogProjection>();
         services.AddSingleton<IAsyncProjection>(sp => sp.GetRequiredService<PushLogProjection>());
         services.AddSingleton<IStreamDeletionHook>(sp => sp.GetRequiredService<PushLogProjection>());
-        services.AddSingleton<IAsyncProjection, DomainUsageProjection>();
         services.TryAddSingleton<ProjectionDaemon>();
         services.AddHostedService(sp => sp.GetRequiredService<ProjectionDaemon>());
         services.TryAddSingleton<ProjectionStatus>();

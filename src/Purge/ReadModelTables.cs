@@ -15,7 +15,6 @@ internal static class ReadModelTables
     public const string Devices = "devices";
     public const string PushLog = "push_log";
     public const string DomainUsage = "domain_usage";
-    public const string DomainUsagePushes = "domain_usage_pushes";
     public const string ProjectionCheckpoints = "projection_checkpoints";
     public const string PushQueue = "push_queue";
     public const string ThrottleState = "throttle_state";

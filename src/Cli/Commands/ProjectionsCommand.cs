@@ -44,7 +44,7 @@ internal static class ProjectionsCommand
 
     private static Command Rebuild()
     {
-        var name = new Argument<string?>("name") { Description = "devices, push_log or domain_usage (all when omitted)", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Argument<string?>("name") { Description = "devices or push_log (with domain_usage; all when omitted)", Arity = ArgumentArity.ZeroOrOne };
         var rebuild = new Command("rebuild", "Rebuild projections from the event log; the gateway keeps working meanwhile.") { name };
         rebuild.SetAction(async (parse, ct) =>
         {

@@ -1,31 +1,39 @@
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Projections.Daemon;
+using Monal.Push.Projections.DomainUsage;
 using Npgsql;
 
 namespace Monal.Push.Projections.PushLog;
 
 /// <summary>
 /// push_log: one row per push and its outcome, the "server log" that Retention:PushLog deletes after 14 days (by
-/// requested_at). Idempotent: a request is inserted once, and an outcome only ever makes a row more final.
+/// requested_at). Idempotent: a request is inserted once, and an outcome only ever makes a row more final. The same
+/// statements fold the per-day, per-domain counters of domain_usage from what they changed in push_log
+/// (<see cref="DomainUsageCounters"/>), so one projection, one checkpoint and one statement per step keep both.
 /// </summary>
 internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, OutcomesSql, RangeSql), IStreamDeletionHook
 {
     // A request is only recorded while its device's stream still exists. FOR KEY SHARE does not block appends
     // (they take a weaker lock on the streams row) but does order us against an erase (FOR UPDATE): either the
     // erase waits and then deletes what we inserted, or we wait and then see the stream gone.
-    private const string RequestsSql = """
+    private static readonly string RequestsSql = """
         with u as (
             select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::timestamptz[], $5::text[]::timestamptz[])
                 as u(push_id, device_id, domain, requested_at, expires_at)
         ), live as (
             select s.id from streams s where s.id in (select device_id from u) for key share
+        ), ins as (
+            insert into push_log (push_id, device_id, domain, requested_at, expires_at)
+            select push_id, device_id, domain, requested_at, expires_at from u
+            where device_id in (select id from live)
+            on conflict (push_id) do nothing
+            returning requested_at, domain, outcome
+        ), delta as (
+        """ + DomainUsageCounters.Inserted("ins") + """
         )
-        insert into push_log (push_id, device_id, domain, requested_at, expires_at)
-        select push_id, device_id, domain, requested_at, expires_at from u
-        where device_id in (select id from live)
-        on conflict (push_id) do nothing
-        """;
+        """ + DomainUsageCounters.AddDelta;
 
+    // Returns what it changed for the domain counters: the push's day and domain, its new outcome and the old one.
     private const string OutcomesUpdate = """
         update push_log p set
             outcome = o.outcome, status = o.status, reason = o.reason, outcome_at = o.at,
@@ -34,12 +42,21 @@ internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, Outc
         where p.push_id = o.push_id
           and (monal_outcome_rank(o.outcome) > monal_outcome_rank(p.outcome)
                or (monal_outcome_rank(o.outcome) = 0 and monal_outcome_rank(p.outcome) = 0))
+        returning o.requested_at, o.domain, o.outcome, o.old
         """;
 
-    private static readonly string OutcomesSql = PushPage.OutcomesCte("push_log", "p.requested_at") + OutcomesUpdate;
+    private const string OutcomeColumns = "p.requested_at, p.domain";
+
+    private static readonly string OutcomesSql = PushPage.OutcomesCte("push_log", OutcomeColumns) + """
+        , upd as (
+        """ + OutcomesUpdate + """
+        ), delta as (
+        """ + DomainUsageCounters.Updated("upd") + """
+        )
+        """ + DomainUsageCounters.AddDelta;
 
     private static readonly string RangeSql = PushRange.FoldedCte
-        + PushPage.OutcomesCte("push_log", "p.requested_at", PushRange.OutcomesOfEarlierPushes, leading: ",") + """
+        + PushPage.OutcomesCte("push_log", OutcomeColumns, PushRange.OutcomesOfEarlierPushes, leading: ",") + """
         , live as (
             select s.id from streams s where s.id in (select device_id from r) for key share
         ), ins as (
@@ -51,15 +68,18 @@ internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, Outc
             from r left join f on f.push_id = r.push_id
             where r.device_id in (select id from live)
             on conflict (push_id) do nothing
+            returning requested_at, domain, outcome
         ), upd as (
         """ + OutcomesUpdate + """
+        ), delta as (
+        """ + DomainUsageCounters.Inserted("ins") + "\nunion all\n" + DomainUsageCounters.Updated("upd") + """
+
         )
-        select 1
-        """;
+        """ + DomainUsageCounters.AddDelta;
 
     public override string Name => "push_log";
 
-    public override IReadOnlyList<string> Tables { get; } = ["push_log"];
+    public override IReadOnlyList<string> Tables { get; } = ["push_log", "domain_usage"];
 
     public void OnDelete(NpgsqlBatch batch, Guid streamId)
     {

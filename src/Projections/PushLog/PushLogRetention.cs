@@ -4,13 +4,12 @@ namespace Monal.Push.Projections.PushLog;
 
 /// <summary>What a push-log purge removed (or would remove, in a dry run).</summary>
 /// <param name="PushLog">Rows of push_log.</param>
-/// <param name="DomainUsagePushes">Rows of domain_usage_pushes (each push's domain and counted outcome).</param>
 /// <param name="DomainUsage">Rows of domain_usage (one UTC day's counters of one XMPP domain).</param>
-public readonly record struct PushLogPurgeResult(long PushLog, long DomainUsagePushes, long DomainUsage);
+public readonly record struct PushLogPurgeResult(long PushLog, long DomainUsage);
 
 /// <summary>
-/// Deletes the read models' push logs older than the retention window (Retention:PushLog, 14 days by the policy):
-/// push_log and domain_usage_pushes by requested_at, and the per-day domain_usage counters, in bounded batches.
+/// Deletes the read models' push history older than the retention window (Retention:PushLog, 14 days by the policy):
+/// push_log by requested_at, and the per-day domain_usage counters, in bounded batches.
 /// The counters name no device, but on a domain with one user a day's count is that person's pushes (how many
 /// messages they received): so no count outlives the window either. A day's row goes as soon as the start of its
 /// UTC day is older than the cutoff, as a log file does, which keeps every counted push within the window.
@@ -27,7 +26,6 @@ public sealed class PushLogRetention(NpgsqlDataSource dataSource)
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         return new PushLogPurgeResult(
             await PurgeTableAsync("push_log", "push_id", RequestedBefore, cutoff, batchSize, dryRun, ct),
-            await PurgeTableAsync("domain_usage_pushes", "push_id", RequestedBefore, cutoff, batchSize, dryRun, ct),
             await PurgeTableAsync("domain_usage", "day, domain", DayStartedBefore, cutoff, batchSize, dryRun, ct));
     }
 

@@ -60,7 +60,6 @@ internal static partial class PersonalDataScanner
             (ReadModelTables.Devices, "'device ' || t.device_id"),
             (ReadModelTables.PushLog, "'push ' || t.push_id"),
             (ReadModelTables.DomainUsage, "'day ' || t.day || ' domain ' || t.domain"),
-            (ReadModelTables.DomainUsagePushes, "'push ' || t.push_id"),
             (ReadModelTables.ProjectionCheckpoints, "'projection ' || t.name"),
             (ReadModelTables.PushQueue, "'push ' || t.push_id"),
         })

@@ -68,8 +68,6 @@ public sealed class RetentionAuditor(
                 $"select count(*), min(\"timestamp\") from push_events where type in ({pushEvents})", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.PushLog, "Push-log rows (read model)",
                 "select count(*), min(requested_at) from push_log", now, o.PushLog, o.PurgeInterval, ct),
-            await ItemAsync(ReadModelTables.DomainUsagePushes, "Each push's domain and counted outcome (domain usage read model)",
-                "select count(*), min(requested_at) from domain_usage_pushes", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.DomainUsage, "Pushes per UTC day and XMPP domain (on a one-user domain, one person's count)",
                 "select count(*), min(day)::timestamp at time zone 'UTC' from domain_usage", now, o.PushLog, o.PurgeInterval, ct),
             await ItemAsync(ReadModelTables.PushQueue, "Pushes queued for delivery",

@@ -174,7 +174,6 @@ public static class RetentionReportRenderer
     {
         "push_events" => "Push history (ledger)",
         "push_log" => "Push log",
-        "domain_usage_pushes" => "Push log (domain usage)",
         "push_queue" => "Delivery queue",
         "invalidated_devices" => "Invalid tokens waiting",
         "log_files" => "Server log files",

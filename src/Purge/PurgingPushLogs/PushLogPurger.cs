@@ -8,8 +8,8 @@ namespace Monal.Push.Purge.PurgingPushLogs;
 /// <summary>
 /// Deletes pushes and their outcomes older than Retention:PushLog: the push events (whole day partitions detached
 /// and dropped without being read, counted exactly from push_event_days, the boundary day deleted in batches, by
-/// the ledger), then the read models' push logs, push_log and
-/// domain_usage_pushes, and the per-day domain_usage counters (on a one-user domain a day's count describes that
+/// the ledger), then the read model's push log, push_log, and the per-day
+/// domain_usage counters (on a one-user domain a day's count describes that
 /// person), through their owner (<see cref="PushLogRetention"/>), also in bounded batches so that ingestion, which
 /// appends to today's partition, is never blocked for long. Registration data stays.
 /// </summary>
@@ -37,7 +37,6 @@ internal sealed class PushLogPurger(EventStore store, PushLogRetention pushLogs,
 
         var rows = await pushLogs.PurgeAsync(cutoff, batch, dryRun, ct);
         deleted[ReadModelTables.PushLog] = rows.PushLog;
-        deleted[ReadModelTables.DomainUsagePushes] = rows.DomainUsagePushes;
         deleted[ReadModelTables.DomainUsage] = rows.DomainUsage;
     }
 }

@@ -1,7 +1,6 @@
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Projections.Daemon;
-using Monal.Push.Projections.DomainUsage;
 using Monal.Push.Projections.PushLog;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
@@ -15,7 +14,6 @@ public sealed class AsyncProjectionTests
 {
     private const string PushLogRows = "select * from push_log order by push_id";
     private const string UsageRows = "select * from domain_usage order by day, domain";
-    private const string UsagePushRows = "select * from domain_usage_pushes order by push_id";
 
     /// <summary>One device, one push per outcome rule; returns the push ids by name.</summary>
     internal static async Task<Dictionary<string, Guid>> AppendEveryOutcomeAsync(EventStore store, string domain = "a.example", long ticks = 0)
@@ -114,7 +112,7 @@ public sealed class AsyncProjectionTests
             await daemon.CatchUpAsync(projection);
         }
 
-        var once = (await RowsAsync(dataSource, PushLogRows), await RowsAsync(dataSource, UsageRows), await RowsAsync(dataSource, UsagePushRows));
+        var once = (await RowsAsync(dataSource, PushLogRows), await RowsAsync(dataSource, UsageRows));
 
         // Again over the same rows, page by page and then replayed in the database.
         foreach (var inDatabase in new[] { false, true })
@@ -129,10 +127,9 @@ public sealed class AsyncProjectionTests
                 await daemon.CatchUpAsync(projection, pageSize: 5);
             }
 
-            var twice = (await RowsAsync(dataSource, PushLogRows), await RowsAsync(dataSource, UsageRows), await RowsAsync(dataSource, UsagePushRows));
+            var twice = (await RowsAsync(dataSource, PushLogRows), await RowsAsync(dataSource, UsageRows));
             Assert.Equal(once.Item1, twice.Item1);
             Assert.Equal(once.Item2, twice.Item2);
-            Assert.Equal(once.Item3, twice.Item3);
         }
 
         Assert.Equal(18, once.Item1.Count);
@@ -170,7 +167,7 @@ public sealed class AsyncProjectionTests
             await appending;
             await WaitCaughtUpAsync(dataSource);
 
-            Assert.Equal(["devices", "push_log", "domain_usage"], results.Select(r => r.Name));
+            Assert.Equal(["devices", "push_log"], results.Select(r => r.Name));
             Assert.True(results.All(r => r.Events > 0));
             Assert.NotEmpty(progress);
             Assert.Equal(progress[^1].Done, progress[^1].Total);
@@ -192,9 +189,9 @@ public sealed class AsyncProjectionTests
         await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
         await using var store = Store(dataSource);
         await using var notifications = new EventNotifications(dataSource);
-        var flaky = new FailingProjection(new DomainUsageProjection(), failOnCall: 3);
+        var flaky = new FailingProjection(new PushLogProjection(), failOnCall: 3);
         // The first daemon is slow (50 ms a page), so stopping it after its first page stops it mid-way.
-        var first = Daemon(store, notifications, Options(pageSize: 4), new SlowProjection(new PushLogProjection()), new SlowProjection(flaky));
+        var first = Daemon(store, notifications, Options(pageSize: 4), new SlowProjection(flaky));
         for (var i = 0; i < 3; i++)
         {
             await AppendEveryOutcomeAsync(store);
@@ -205,7 +202,7 @@ public sealed class AsyncProjectionTests
         await first.StopAsync(CancellationToken.None);
         var stoppedAt = await CheckpointAsync(dataSource, "push_log");
 
-        var second = Daemon(store, notifications, Options(pageSize: 4), new PushLogProjection(), flaky);
+        var second = Daemon(store, notifications, Options(pageSize: 4), flaky);
         await second.StartAsync(CancellationToken.None);
         try
         {
@@ -221,10 +218,10 @@ public sealed class AsyncProjectionTests
         Assert.Equal(["(2026-11-01,a.example,27,6,6,6,3)"], await RowsAsync(dataSource, UsageRows));
         Assert.Equal(27L, await ScalarAsync<long>(dataSource, "select count(*) from push_log"));
         var status = await new ProjectionStatus(dataSource, AsyncProjections()).GetStatusAsync();
-        var usage = Assert.Single(status, s => s.Name == "domain_usage");
-        Assert.Equal("PostgresException 22012", usage.LastError);
-        Assert.NotNull(usage.LastErrorAt);
-        Assert.Equal(0, usage.Lag);
+        var pushLog = Assert.Single(status, s => s.Name == "push_log");
+        Assert.Equal("PostgresException 22012", pushLog.LastError);
+        Assert.NotNull(pushLog.LastErrorAt);
+        Assert.Equal(0, pushLog.Lag);
     }
 
     [Fact]
@@ -340,7 +337,7 @@ public sealed class AsyncProjectionTests
 
         var caughtUp = await status.GetStatusAsync();
 
-        Assert.Equal(["devices", "domain_usage", "push_log"], behind.Select(s => s.Name));
+        Assert.Equal(["devices", "push_log"], behind.Select(s => s.Name));
         Assert.Equal(new ProjectionStatusRow("devices", "inline", last.LastSequence, last.LastSequence, 0, null, null, null), behind[0]);
         Assert.All(behind.Skip(1), s => Assert.Equal(last.LastSequence, s.Lag));
         Assert.All(caughtUp, s => Assert.Equal(0, s.Lag));
@@ -371,10 +368,9 @@ public sealed class AsyncProjectionTests
         var dry = await retention.PurgeAsync(cutoff, batchSize: 1, dryRun: true);
         var done = await retention.PurgeAsync(cutoff, batchSize: 1, dryRun: false);
 
-        Assert.Equal(new PushLogPurgeResult(2, 2, 2), dry);
+        Assert.Equal(new PushLogPurgeResult(2, 2), dry);
         Assert.Equal(dry, done);
         Assert.Equal(2L, await ScalarAsync<long>(dataSource, "select count(*) from push_log"));
-        Assert.Equal(0L, await ScalarAsync<long>(dataSource, "select count(*) from domain_usage_pushes where requested_at < $1", cutoff));
         // The counters of the days that started before the cutoff (days 0 and 1) went with them.
         Assert.Equal(2L, await ScalarAsync<long>(dataSource, "select sum(pushes)::bigint from domain_usage"));
         Assert.Equal(0L, await ScalarAsync<long>(dataSource, "select count(*) from domain_usage where (day::timestamp at time zone 'UTC') < $1", cutoff));

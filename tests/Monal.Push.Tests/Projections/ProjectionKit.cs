@@ -5,7 +5,6 @@ using Monal.Push.Ledger.EventStore;
 using Monal.Push.Projections;
 using Monal.Push.Projections.Daemon;
 using Monal.Push.Projections.Devices;
-using Monal.Push.Projections.DomainUsage;
 using Monal.Push.Projections.PushLog;
 using Monal.Push.Projections.Rebuilding;
 using Monal.Push.Tests.Fixtures;
@@ -43,7 +42,7 @@ internal static class ProjectionKit
         DeviceCacheTtl = TimeSpan.FromMinutes(10),
     };
 
-    public static IAsyncProjection[] AsyncProjections() => [new PushLogProjection(), new DomainUsageProjection()];
+    public static IAsyncProjection[] AsyncProjections() => [new PushLogProjection()];
 
     /// <summary>A store with the device projection inline and the erase hooks, as AddProjections wires it.</summary>
     public static EventStore Store(NpgsqlDataSource dataSource, DeviceDirectory? directory = null, bool groupCommit = true)
@@ -136,7 +135,7 @@ internal static class ProjectionKit
     {
         var high = await HighWaterAsync(dataSource);
         await WaitUntilAsync(
-            async () => await CheckpointAsync(dataSource, "push_log") >= high && await CheckpointAsync(dataSource, "domain_usage") >= high,
+            async () => await CheckpointAsync(dataSource, "push_log") >= high,
             because: $"the daemon to reach {high}");
     }
 }

@@ -29,10 +29,10 @@ public sealed class ProjectionsCompositionTests
 
         Assert.IsType<DeviceProjection>(Assert.Single(provider.GetServices<IInlineProjection>()));
         Assert.Equal(2, provider.GetServices<IStreamDeletionHook>().Count());
-        Assert.Equal(["push_log", "domain_usage"], provider.GetServices<IAsyncProjection>().Select(p => p.Name));
+        Assert.Equal(["push_log"], provider.GetServices<IAsyncProjection>().Select(p => p.Name));
         Assert.Contains(provider.GetServices<IHostedService>(), s => s is ProjectionDaemon);
         Assert.Same(provider.GetRequiredService<DeviceDirectory>(), provider.GetRequiredService<DeviceDirectory>());
-        Assert.Equal(["devices", "push_log", "domain_usage"], provider.GetRequiredService<ProjectionRebuilder>().Names);
+        Assert.Equal(["devices", "push_log"], provider.GetRequiredService<ProjectionRebuilder>().Names);
         Assert.NotNull(provider.GetRequiredService<ProjectionStatus>());
         Assert.NotNull(provider.GetRequiredService<PushLogRetention>());
         Assert.Equal(250, provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProjectionsOptions>>().Value.PageSize);

@@ -135,7 +135,8 @@ public sealed class AuditTests
         var v = Assert.Single(report.Violations);
         Assert.Equal("push_queue", v.Category);
         Assert.Equal("retention limit", v.Rule);
-        Assert.Contains(report.Inventory, i => i.Category == "domain_usage_pushes" && i.Count == 24 && i.Compliant);
+        Assert.Contains(report.Inventory, i => i.Category == "push_log" && i.Count == 24 && i.Compliant);
+        Assert.DoesNotContain(report.Inventory, i => i.Category == "domain_usage_pushes");
         Assert.Contains(report.Inventory, i => i.Category == "domain_usage" && i.Count == 2 && i.Limit == TimeSpan.FromDays(14) && i.Compliant);
     }
 

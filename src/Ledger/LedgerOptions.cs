@@ -18,6 +18,14 @@ public sealed class LedgerOptions
     /// <summary>At most this many appends share one transaction.</summary>
     public int MaxBatch { get; set; } = 512;
 
+    /// <summary>
+    /// At most one NOTIFY of new events (which wakes the projection daemon, on whichever node leads it) per interval;
+    /// the first commit after a quiet spell is notified at once. Each NOTIFY is a transaction of its own on the
+    /// database-wide notify lock: at 1,000 publishes/s, without a bound, about one for every append batch
+    /// (docs/benchmarks.md, "Issue 16, fifth pass"). Zero: one in flight at a time, no interval.
+    /// </summary>
+    public TimeSpan NotifyInterval { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Concurrent group-commit writers (connections). docs/benchmarks.md: about 8 connections is the sweet spot.</summary>
     public int Writers { get; set; } = 4;
 

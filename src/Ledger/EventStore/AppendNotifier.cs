@@ -1,17 +1,20 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Monal.Push.Ledger.EventStore;
 
 /// <summary>
-/// Wakes feed readers after appends committed, with at most one NOTIFY in flight: a commit while one is being sent
-/// asks for exactly one more, so under load many batches share one notification instead of each paying a round trip
-/// and PostgreSQL's database-wide notify lock. The NOTIFY runs in a transaction of its own: inside the append it would
-/// hold that lock from pre-commit until the commit's WAL flush returned, making every appending transaction fsync one
-/// at a time. It needs no flush of its own (it writes nothing readers depend on). A lost notification only delays
-/// readers until their polling fallback.
+/// Wakes feed readers after appends committed, with at most one NOTIFY in flight and at most one per
+/// <c>interval</c> (<see cref="LedgerOptions.NotifyInterval"/>): a commit while one is being sent, or within the
+/// interval after it, asks for exactly one more, sent when the interval has passed. So under load many batches share
+/// one notification instead of each paying a transaction of its own and PostgreSQL's database-wide notify lock, while
+/// the first commit after a quiet spell is notified at once. The NOTIFY runs in a transaction of its own: inside the
+/// append it would hold that lock from pre-commit until the commit's WAL flush returned, making every appending
+/// transaction fsync one at a time. It needs no flush of its own (it writes nothing readers depend on). A lost
+/// notification only delays readers until their polling fallback.
 /// </summary>
-internal sealed class AppendNotifier(NpgsqlDataSource dataSource, ILogger logger) : IAsyncDisposable
+internal sealed class AppendNotifier(NpgsqlDataSource dataSource, TimeSpan interval, ILogger logger) : IAsyncDisposable
 {
     private const int Idle = 0;
     private const int Sending = 1;
@@ -49,7 +52,15 @@ internal sealed class AppendNotifier(NpgsqlDataSource dataSource, ILogger logger
         {
             // Whatever was asked until now is covered by the NOTIFY about to be sent (it starts after those commits).
             Interlocked.Exchange(ref _state, Sending);
+            var sentAt = Stopwatch.GetTimestamp();
             await SendAsync();
+
+            // Stay "sending" for the rest of the interval: commits in it are covered by one notification at its end.
+            var rest = interval - Stopwatch.GetElapsedTime(sentAt);
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest);
+            }
         }
         while (Interlocked.CompareExchange(ref _state, Idle, Sending) != Sending);
     }

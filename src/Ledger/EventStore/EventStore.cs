@@ -41,7 +41,7 @@ public sealed partial class EventStore : IAsyncDisposable
         _deletionHooks = [.. deletionHooks];
         _options = options.Value;
         _logger = logger;
-        _notifier = new AppendNotifier(dataSource, logger);
+        _notifier = new AppendNotifier(dataSource, _options.NotifyInterval, logger);
         Availability = new LedgerAvailability(clock);
         if (_options.GroupCommit)
         {

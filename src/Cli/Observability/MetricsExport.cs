@@ -28,6 +28,8 @@ internal static class MetricsExport
         {
             metrics.ConfigureResource(resource => resource.AddService("monal-push"));
             metrics.AddMeter("Monal.Push.*");
+            // The runtime's own series (garbage collector, JIT, thread pool, working set): what holds the memory.
+            metrics.AddMeter("System.Runtime");
             metrics.AddPrometheusExporter(o =>
             {
                 // Names as the operators' dashboards know them: dots become underscores, no unit suffix, no scope

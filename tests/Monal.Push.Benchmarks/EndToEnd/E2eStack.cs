@@ -200,6 +200,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var probed = await probe.StopAsync();
         var histogramsAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         var commits = histogramsBefore is null || histogramsAfter is null ? "" : histogramsAfter.Since(histogramsBefore);
+        var memory = await ServeMemory.DescribeAsync(_scraper, ServeHttp, Serve.Rss(), ct);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {
@@ -212,7 +213,8 @@ internal sealed class E2eStack : IAsyncDisposable
              $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
-             (commits.Length > 0 ? $"\n  group commit: {commits}" : ""));
+             (commits.Length > 0 ? $"\n  group commit: {commits}" : "") +
+             (memory.Length > 0 ? $"\n  serve memory at the phase's end: {memory}" : ""));
         if (Runner.Reading.IsCompleted || Serve.HasExited)
         {
             throw new BenchmarkFailedException($"the component link closed during {phase.Name}:\n{await Serve.TailAsync(30)}");

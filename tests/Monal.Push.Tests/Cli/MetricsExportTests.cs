@@ -21,6 +21,20 @@ namespace Monal.Push.Tests.Cli;
 public sealed class MetricsExportTests
 {
     [Fact]
+    public async Task Scrape_Should_ExposeTheRuntimesMemorySeries_When_AGarbageCollectionHasRun()
+    {
+        await using var host = await StartAsync([]);
+        GC.Collect();
+
+        var text = await ScrapeAsync(host);
+
+        // What holds serve's memory (docs/operators.md, section 5): the collector's committed memory and heap by generation.
+        Assert.Matches(@"(?m)^dotnet_gc_last_collection_memory_committed_size\{\} [1-9]", text);
+        Assert.Matches(@"(?m)^dotnet_gc_last_collection_heap_size\{gc_heap_generation=""gen2""\} [0-9]", text);
+        Assert.Matches(@"(?m)^dotnet_process_memory_working_set\{\} [1-9]", text);
+    }
+
+    [Fact]
     public async Task Scrape_Should_ExposeCountersHistogramsAndGauges_When_MonalMetersRecord()
     {
         var suffix = Guid.NewGuid().ToString("N")[..6];

@@ -1,0 +1,85 @@
+using System.Globalization;
+
+namespace Monal.Push.Benchmarks.EndToEnd;
+
+/// <summary>
+/// What holds serve's memory at the end of a phase: its resident set beside the garbage collector's view, read from
+/// the runtime's own series on serve's `/metrics` (the System.Runtime meter): the memory the collector had committed
+/// and the heap it left, by generation, at its last collection, and the free space inside that heap. The resident
+/// set beyond the committed memory is the runtime itself (compiled code, native libraries, stacks, buffers).
+/// </summary>
+internal static class ServeMemory
+{
+    private const string Committed = "dotnet_gc_last_collection_memory_committed_size";
+    private const string Heap = "dotnet_gc_last_collection_heap_size";
+    private const string Fragmentation = "dotnet_gc_last_collection_heap_fragmentation_size";
+    private const double MiB = 1024 * 1024;
+
+    public static async Task<string> DescribeAsync(HttpClient http, Uri serve, long rss, CancellationToken ct)
+    {
+        string text;
+        try
+        {
+            text = await http.GetStringAsync(new Uri(serve, "metrics"), ct);
+        }
+        catch (HttpRequestException)
+        {
+            return "";
+        }
+
+        return Describe(text, rss);
+    }
+
+    internal static string Describe(string scrape, long rss)
+    {
+        double committed = 0, fragmentation = 0;
+        var generations = new List<(string Name, double Bytes)>();
+        foreach (var line in scrape.Split('\n'))
+        {
+            if (line.StartsWith('#') || line.Length == 0)
+            {
+                continue;
+            }
+
+            var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            if (Series(line, Committed))
+            {
+                committed = value;
+            }
+            else if (Series(line, Fragmentation))
+            {
+                fragmentation += value;
+            }
+            else if (Series(line, Heap))
+            {
+                generations.Add((Label(line, "gc_heap_generation"), value));
+            }
+        }
+
+        if (committed == 0)
+        {
+            return "";
+        }
+
+        var heap = generations.Sum(g => g.Bytes);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"RSS {rss / MiB:N0} MiB = GC committed {committed / MiB:N0} MiB (heap after the last collection {heap / MiB:N0} MiB: " +
+            $"{string.Join(", ", generations.Select(g => $"{g.Name} {g.Bytes / MiB:N1}"))}; free inside it {fragmentation / MiB:N0} MiB) " +
+            $"+ {(rss - committed) / MiB:N0} MiB outside the GC heap (runtime, compiled code, native libraries, stacks, buffers)");
+    }
+
+    private static bool Series(string line, string name) =>
+        line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' ';
+
+    private static string Label(string line, string label)
+    {
+        var at = line.IndexOf(label + "=\"", StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return "?";
+        }
+
+        var start = at + label.Length + 2;
+        return line[start..line.IndexOf('"', start)];
+    }
+}

@@ -200,7 +200,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var probed = await probe.StopAsync();
         var histogramsAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         var commits = histogramsBefore is null || histogramsAfter is null ? "" : histogramsAfter.Since(histogramsBefore);
-        var memory = await ServeMemory.DescribeAsync(_scraper, ServeHttp, Serve.Rss(), ct);
+        var memory = await ServeMemory.DescribeAsync(_scraper, ServeHttp, Serve.Rss(), Serve.RssParts(), ct);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {

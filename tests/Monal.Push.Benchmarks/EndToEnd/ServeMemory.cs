@@ -15,7 +15,7 @@ internal static class ServeMemory
     private const string Fragmentation = "dotnet_gc_last_collection_heap_fragmentation_size";
     private const double MiB = 1024 * 1024;
 
-    public static async Task<string> DescribeAsync(HttpClient http, Uri serve, long rss, CancellationToken ct)
+    public static async Task<string> DescribeAsync(HttpClient http, Uri serve, long rss, (long Anonymous, long Files) parts, CancellationToken ct)
     {
         string text;
         try
@@ -27,10 +27,10 @@ internal static class ServeMemory
             return "";
         }
 
-        return Describe(text, rss);
+        return Describe(text, rss, parts);
     }
 
-    internal static string Describe(string scrape, long rss)
+    internal static string Describe(string scrape, long rss, (long Anonymous, long Files) parts)
     {
         double committed = 0, fragmentation = 0;
         var generations = new List<(string Name, double Bytes)>();
@@ -65,7 +65,8 @@ internal static class ServeMemory
         return string.Create(CultureInfo.InvariantCulture,
             $"RSS {rss / MiB:N0} MiB = GC committed {committed / MiB:N0} MiB (heap after the last collection {heap / MiB:N0} MiB: " +
             $"{string.Join(", ", generations.Select(g => $"{g.Name} {g.Bytes / MiB:N1}"))}; free inside it {fragmentation / MiB:N0} MiB) " +
-            $"+ {(rss - committed) / MiB:N0} MiB outside the GC heap (runtime, compiled code, native libraries, stacks, buffers)");
+            $"+ {(rss - committed) / MiB:N0} MiB outside the GC heap (runtime, compiled code, native libraries, stacks, buffers); " +
+            $"by kind: anonymous {parts.Anonymous / MiB:N0} MiB, mapped files {parts.Files / MiB:N0} MiB");
     }
 
     private static bool Series(string line, string name) =>

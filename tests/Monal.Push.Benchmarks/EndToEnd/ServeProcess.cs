@@ -79,6 +79,12 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public long Rss() => StatusKb("VmRSS:") * 1024;
 
+    /// <summary>
+    /// The resident set's parts: anonymous memory (heaps, stacks) and pages of mapped files (the runtime's and the
+    /// framework's images, clean and shared with other .NET processes, which the kernel can drop and reread).
+    /// </summary>
+    public (long Anonymous, long Files) RssParts() => (StatusKb("RssAnon:") * 1024, StatusKb("RssFile:") * 1024);
+
     /// <summary>Open file descriptors (sockets included): a leak shows as growth over a soak.</summary>
     public int OpenHandles() => Directory.GetFileSystemEntries($"/proc/{Id}/fd").Length;
 

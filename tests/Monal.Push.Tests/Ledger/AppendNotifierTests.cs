@@ -20,13 +20,14 @@ public sealed class AppendNotifierTests
         var notifier = new AppendNotifier(dataSource, interval, NullLogger.Instance);
 
         var clock = Stopwatch.StartNew();
+        var lastSignal = 0L;
         while (clock.Elapsed < TimeSpan.FromSeconds(1))
         {
+            lastSignal = Stopwatch.GetTimestamp();
             notifier.Signal();
             await Task.Delay(2);
         }
 
-        var lastSignal = Stopwatch.GetTimestamp();
         await notifier.DisposeAsync();
         var elapsed = clock.Elapsed;
         await listener.QuietAsync();

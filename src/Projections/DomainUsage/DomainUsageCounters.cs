@@ -12,10 +12,38 @@ namespace Monal.Push.Projections.DomainUsage;
 internal static class DomainUsageCounters
 {
     /// <summary>
-    /// The statement's tail: adds the rows of CTE <c>delta</c> (requested_at, domain, pushes, outcome, n) to domain_usage.
-    /// A row with outcome 'pending' changes only the pushes counter.
+    /// The statement's tail: CTE <c>delta</c> from what the statement's CTEs changed in push_log, added to
+    /// domain_usage. <paramref name="inserted"/> returns (requested_at, domain, outcome) of each push inserted: it counts
+    /// once, with its outcome. <paramref name="updated"/> returns (requested_at, domain, outcome, old) of each outcome
+    /// applied: one count moves from the old outcome to the new ('pending' is counted only in pushes, so a transient
+    /// failure that stays pending moves nothing).
     /// </summary>
-    public const string AddDelta = """
+    public static string AddChanges(string? inserted = null, string? updated = null)
+    {
+        var parts = new List<string>(2);
+        if (inserted is not null)
+        {
+            parts.Add($"select requested_at, domain, 1 as pushes, outcome, 1 as n from {inserted}");
+        }
+
+        if (updated is not null)
+        {
+            parts.Add($"""
+                select u.requested_at, u.domain, 0 as pushes, x.outcome, x.n
+                from {updated} u cross join lateral (values (u.outcome, 1), (u.old, -1)) as x(outcome, n)
+                where u.outcome <> u.old
+                """);
+        }
+
+        return $"""
+            , delta as (
+            {string.Join("\nunion all\n", parts)}
+            )
+            {AddDelta}
+            """;
+    }
+
+    private const string AddDelta = """
         insert into domain_usage as t (day, domain, pushes, delivered, failed, invalidated, rejected)
         select (requested_at at time zone 'UTC')::date as day, domain, sum(pushes),
                coalesce(sum(n) filter (where outcome = 'delivered'), 0),
@@ -29,18 +57,5 @@ internal static class DomainUsageCounters
             failed = t.failed + excluded.failed,
             invalidated = t.invalidated + excluded.invalidated,
             rejected = t.rejected + excluded.rejected
-        """;
-
-    /// <summary>CTE rows of <c>delta</c> for the pushes an insert returned (requested_at, domain, outcome).</summary>
-    public static string Inserted(string cte) => $"select requested_at, domain, 1 as pushes, outcome, 1 as n from {cte}";
-
-    /// <summary>
-    /// CTE rows of <c>delta</c> for the outcomes an update returned (requested_at, domain, outcome, old): one count
-    /// moves from the old outcome to the new (a transient failure that stays pending moves nothing).
-    /// </summary>
-    public static string Updated(string cte) => $"""
-        select requested_at, domain, 0 as pushes, outcome, 1 as n from {cte} where outcome <> old
-        union all
-        select requested_at, domain, 0, old, -1 from {cte} where outcome <> old
         """;
 }

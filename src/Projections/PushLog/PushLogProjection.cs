@@ -28,10 +28,8 @@ internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, Outc
             where device_id in (select id from live)
             on conflict (push_id) do nothing
             returning requested_at, domain, outcome
-        ), delta as (
-        """ + DomainUsageCounters.Inserted("ins") + """
         )
-        """ + DomainUsageCounters.AddDelta;
+        """ + DomainUsageCounters.AddChanges(inserted: "ins");
 
     // Returns what it changed for the domain counters: the push's day and domain, its new outcome and the old one.
     private const string OutcomesUpdate = """
@@ -50,10 +48,8 @@ internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, Outc
     private static readonly string OutcomesSql = PushPage.OutcomesCte("push_log", OutcomeColumns) + """
         , upd as (
         """ + OutcomesUpdate + """
-        ), delta as (
-        """ + DomainUsageCounters.Updated("upd") + """
         )
-        """ + DomainUsageCounters.AddDelta;
+        """ + DomainUsageCounters.AddChanges(updated: "upd");
 
     private static readonly string RangeSql = PushRange.FoldedCte
         + PushPage.OutcomesCte("push_log", OutcomeColumns, PushRange.OutcomesOfEarlierPushes, leading: ",") + """
@@ -71,11 +67,8 @@ internal sealed class PushLogProjection() : PushFoldProjection(RequestsSql, Outc
             returning requested_at, domain, outcome
         ), upd as (
         """ + OutcomesUpdate + """
-        ), delta as (
-        """ + DomainUsageCounters.Inserted("ins") + "\nunion all\n" + DomainUsageCounters.Updated("upd") + """
-
         )
-        """ + DomainUsageCounters.AddDelta;
+        """ + DomainUsageCounters.AddChanges(inserted: "ins", updated: "upd");
 
     public override string Name => "push_log";
 

@@ -186,7 +186,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var duplicatesBefore = Apns.DuplicateDeliveries;
         await using var waits = await WaitSampler.StartAsync(Db.DataSource);
         await using var probe = CommitProbe.Start(Db.DataSource);
-        var histogramsBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
+        var scrapeBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         PhaseResult result;
         await using (tracePath is not null ? CpuTrace.Start(Serve.Id, phase.Duration, tracePath) : null)
         {
@@ -198,9 +198,10 @@ internal sealed class E2eStack : IAsyncDisposable
         var waitSummary = await waits.StopAsync();
         var wal = await waits.WalSinceStartAsync();
         var probed = await probe.StopAsync();
-        var histogramsAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
-        var commits = histogramsBefore is null || histogramsAfter is null ? "" : histogramsAfter.Since(histogramsBefore);
-        var memory = await ServeMemory.DescribeAsync(_scraper, ServeHttp, Serve.Rss(), Serve.RssParts(), ct);
+        var scrapeAfter = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
+        var commits = scrapeBefore is null || scrapeAfter is null
+            ? "" : ServeHistograms.Parse(scrapeAfter).Since(ServeHistograms.Parse(scrapeBefore));
+        var memory = scrapeAfter is null ? "" : ServeMemory.Describe(scrapeAfter, Serve.Rss(), Serve.RssParts());
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {

@@ -21,22 +21,20 @@ internal sealed class ServeHistograms
         _totals = totals;
     }
 
-    public static async Task<ServeHistograms?> ScrapeAsync(HttpClient http, Uri serve, CancellationToken ct)
+    /// <summary>serve's `/metrics` text, or null when it cannot be read.</summary>
+    public static async Task<string?> ScrapeAsync(HttpClient http, Uri serve, CancellationToken ct)
     {
-        string text;
         try
         {
-            text = await http.GetStringAsync(new Uri(serve, "metrics"), ct);
+            return await http.GetStringAsync(new Uri(serve, "metrics"), ct);
         }
         catch (HttpRequestException)
         {
             return null;
         }
-
-        return Parse(text);
     }
 
-    private static ServeHistograms Parse(string text)
+    public static ServeHistograms Parse(string text)
     {
         var buckets = new Dictionary<string, SortedDictionary<double, long>>();
         var totals = new Dictionary<string, (double Sum, long Count)>();

@@ -15,22 +15,7 @@ internal static class ServeMemory
     private const string Fragmentation = "dotnet_gc_last_collection_heap_fragmentation_size";
     private const double MiB = 1024 * 1024;
 
-    public static async Task<string> DescribeAsync(HttpClient http, Uri serve, long rss, (long Anonymous, long Files) parts, CancellationToken ct)
-    {
-        string text;
-        try
-        {
-            text = await http.GetStringAsync(new Uri(serve, "metrics"), ct);
-        }
-        catch (HttpRequestException)
-        {
-            return "";
-        }
-
-        return Describe(text, rss, parts);
-    }
-
-    internal static string Describe(string scrape, long rss, (long Anonymous, long Files) parts)
+    public static string Describe(string scrape, long rss, (long Anonymous, long Files) parts)
     {
         double committed = 0, fragmentation = 0;
         var generations = new List<(string Name, double Bytes)>();

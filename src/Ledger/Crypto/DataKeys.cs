@@ -26,18 +26,19 @@ public sealed class DataKeyShreddedException(Guid deviceId)
 /// </para>
 /// </summary>
 /// <para>
-/// At most <see cref="MaxCachedKeys"/> unwrapped keys are cached (by default): beyond it an arbitrary tenth is forgotten (a later use unwraps the key again, one round trip), so memory does not grow with the number of devices
+/// The unwrapped keys of at most <see cref="MaxCachedKeys"/> devices are cached (by default): beyond it an arbitrary tenth is forgotten (a later use unwraps the key again, one round trip), so memory does not grow with the number of devices
 /// ever seen.
 /// </para>
 public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock, int maxCachedKeys = DataKeys.MaxCachedKeys)
 {
-    /// <summary>Unwrapped keys kept in memory by default (about 0.2 KB each; a device usually has one).</summary>
+    /// <summary>Devices whose unwrapped keys are kept in memory by default (about 0.15 KB each; a device usually has one key).</summary>
     public const int MaxCachedKeys = 200_000;
 
     private const string PrefixV1 = "v1:";
     private const string PrefixV2 = "v2:";
-    private readonly ConcurrentDictionary<(Guid Device, int Generation), byte[]> _keys = new();
-    private readonly ConcurrentDictionary<Guid, int> _newest = new();
+    // One entry per device, holding every generation unwrapped so far (usually one): a single map instead of a map of
+    // keys and a map of newest generations halves the per-device overhead (docs/benchmarks.md, "Issue 16, sixth pass").
+    private readonly ConcurrentDictionary<Guid, CachedKey> _keys = new();
     private readonly Lock _trimming = new();
     private int _cached;
 
@@ -103,7 +104,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         await using var cmd = dataSource.CreateCommand("select monal_retire_data_keys($1)");
         cmd.Parameters.Add(new() { Value = deviceId });
         var retired = (long)(await cmd.ExecuteScalarAsync(ct))!;
-        Drop(_keys.Keys.Where(k => k.Device == deviceId));
+        Forget(deviceId);
         return retired;
     }
 
@@ -119,11 +120,13 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     /// <summary>Forgets the cached keys of a device (another process may have shredded or rotated them).</summary>
     public void Forget(Guid deviceId)
     {
-        _newest.TryRemove(deviceId, out _);
-        Drop(_keys.Keys.Where(k => k.Device == deviceId));
+        if (_keys.TryRemove(deviceId, out _))
+        {
+            Interlocked.Decrement(ref _cached);
+        }
     }
 
-    /// <summary>Unwrapped keys currently cached (for tests).</summary>
+    /// <summary>Devices whose unwrapped keys are currently cached (for tests).</summary>
     internal int CachedKeys => Volatile.Read(ref _cached);
 
     private void Remember(Guid deviceId, int generation, byte[] key, bool newest)
@@ -133,22 +136,25 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             Trim();
         }
 
-        if (_keys.TryAdd((deviceId, generation), key))
+        while (true)
         {
-            Interlocked.Increment(ref _cached);
-        }
-        else
-        {
-            _keys[(deviceId, generation)] = key;
-        }
-
-        if (newest)
-        {
-            _newest[deviceId] = generation;
+            if (_keys.TryGetValue(deviceId, out var cached))
+            {
+                var updated = cached.With(generation, key, newest);
+                if (ReferenceEquals(updated, cached) || _keys.TryUpdate(deviceId, updated, cached))
+                {
+                    return;
+                }
+            }
+            else if (_keys.TryAdd(deviceId, new CachedKey(generation, key, newest, null)))
+            {
+                Interlocked.Increment(ref _cached);
+                return;
+            }
         }
     }
 
-    // Forgets an arbitrary tenth of the keys. They stay in the database; the next use unwraps them again.
+    // Forgets an arbitrary tenth of the devices. Their keys stay in the database; the next use unwraps them again.
     private void Trim()
     {
         lock (_trimming)
@@ -158,23 +164,9 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
                 return;
             }
 
-            var drop = _keys.Keys.Take(Math.Max(1, maxCachedKeys / 10)).ToList();
-            foreach (var (device, _) in drop)
+            foreach (var device in _keys.Keys.Take(Math.Max(1, maxCachedKeys / 10)).ToList())
             {
-                _newest.TryRemove(device, out _);
-            }
-
-            Drop(drop);
-        }
-    }
-
-    private void Drop(IEnumerable<(Guid Device, int Generation)> cached)
-    {
-        foreach (var k in cached)
-        {
-            if (_keys.TryRemove(k, out _))
-            {
-                Interlocked.Decrement(ref _cached);
+                Forget(device);
             }
         }
     }
@@ -199,9 +191,9 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
 
     private async Task<byte[]?> GetAsync(Guid deviceId, int generation, CancellationToken ct)
     {
-        if (_keys.TryGetValue((deviceId, generation), out var cached))
+        if (_keys.TryGetValue(deviceId, out var cached) && cached.Find(generation) is { } known)
         {
-            return cached;
+            return known;
         }
 
         await using var cmd = dataSource.CreateCommand("select wrapped_key from data_keys where device_id = $1 and generation = $2");
@@ -219,9 +211,9 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
 
     private async Task<(int Generation, byte[] Key)> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
     {
-        if (_newest.TryGetValue(deviceId, out var newest) && _keys.TryGetValue((deviceId, newest), out var cached))
+        if (_keys.TryGetValue(deviceId, out var cached) && cached.IsNewest)
         {
-            return (newest, cached);
+            return (cached.Generation, cached.Key);
         }
 
         // One round trip: insert generation 1 unless the device has a key, and read back the newest stored (ours
@@ -273,5 +265,56 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         var found = (row.GetInt32(0), master.Unwrap(deviceId, row.GetFieldValue<byte[]>(1)));
         Remember(deviceId, found.Item1, found.Item2, newest: true);
         return found;
+    }
+
+    /// <summary>
+    /// The unwrapped keys of one device, newest generation first, immutable (replaced as a whole, so readers never lock).
+    /// Only the first may be marked <see cref="IsNewest"/>: known to be the generation new ciphertexts use.
+    /// </summary>
+    private sealed class CachedKey(int generation, byte[] key, bool isNewest, CachedKey? older)
+    {
+        public int Generation { get; } = generation;
+
+        public byte[] Key { get; } = key;
+
+        public bool IsNewest { get; } = isNewest;
+
+        public CachedKey? Older { get; } = older;
+
+        public byte[]? Find(int wanted)
+        {
+            for (var k = this; k is not null; k = k.Older)
+            {
+                if (k.Generation == wanted)
+                {
+                    return k.Key;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>This device's keys with <paramref name="added"/>'s generation too (this instance if nothing changes).</summary>
+        public CachedKey With(int added, byte[] addedKey, bool newest)
+        {
+            if (newest)
+            {
+                return Generation == added && IsNewest ? this : new CachedKey(added, addedKey, true, Without(added));
+            }
+
+            return Find(added) is not null ? this : new CachedKey(Generation, Key, IsNewest, new CachedKey(added, addedKey, false, Older));
+        }
+
+        // The chain without the given generation (the newest moves to the front instead).
+        private CachedKey? Without(int generation)
+        {
+            if (Generation == generation)
+            {
+                return Older?.Without(generation);
+            }
+
+            var rest = Older?.Without(generation);
+            return ReferenceEquals(rest, Older) && !IsNewest ? this : new CachedKey(Generation, Key, false, rest);
+        }
     }
 }

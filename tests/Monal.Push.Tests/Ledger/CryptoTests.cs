@@ -77,6 +77,36 @@ public sealed class CryptoTests
     }
 
     [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task RotateAsync_Should_SealWithTheNewGenerationAndKeepTheOldReadableUntilRetired_When_KeysAreCached()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var keys = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        var device = Guid.CreateVersion7();
+        var first = await keys.EncryptAsync(device, "one");
+
+        await keys.RotateAsync(device);
+        var second = await keys.EncryptAsync(device, "two");
+
+        Assert.StartsWith("v1:", first, StringComparison.Ordinal);
+        Assert.StartsWith("v2:2:", second, StringComparison.Ordinal);
+        Assert.Equal("one", await keys.DecryptAsync(device, first));
+        Assert.Equal("two", await keys.DecryptAsync(device, second));
+        Assert.Equal(1, keys.CachedKeys); // one device, both generations in its one entry
+
+        // A cold cache that first meets the old generation still seals with the newest one.
+        var cold = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        Assert.Equal("one", await cold.DecryptAsync(device, first));
+        Assert.StartsWith("v2:2:", await cold.EncryptAsync(device, "three"), StringComparison.Ordinal);
+
+        // Another rotation seen by the warm cache moves its newest generation on, and the old ones stay readable.
+        await keys.RotateAsync(device);
+        Assert.StartsWith("v2:3:", await keys.EncryptAsync(device, "four"), StringComparison.Ordinal);
+        Assert.Equal("one", await keys.DecryptAsync(device, first));
+        Assert.Equal("two", await keys.DecryptAsync(device, second));
+    }
+
+    [Fact]
     public void StatelessDeviceId_Should_BeStableAndKeyed_When_DerivedFromModuleAndToken()
     {
         var hash = new KeyedHash(TestLedger.MasterKey);

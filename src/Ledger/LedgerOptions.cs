@@ -26,8 +26,12 @@ public sealed class LedgerOptions
     /// </summary>
     public TimeSpan NotifyInterval { get; set; } = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>Concurrent group-commit writers (connections). docs/benchmarks.md: about 8 connections is the sweet spot.</summary>
-    public int Writers { get; set; } = 4;
+    /// <summary>
+    /// Concurrent group-commit writers (connections). Two: while one commits, the other gathers the next batch, so the
+    /// batches stay large; with four, end to end on two cores, each committed smaller batches and the database spent
+    /// more per publish (docs/benchmarks.md, "Issue 16, sixth pass"; the ledger alone was measured with 4 to 8).
+    /// </summary>
+    public int Writers { get; set; } = 2;
 
     /// <summary>
     /// How the retention purge removes a push-event day partition (docs/benchmarks.md, "Push purge", measures both).

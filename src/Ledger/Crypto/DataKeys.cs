@@ -31,13 +31,13 @@ public sealed class DataKeyShreddedException(Guid deviceId)
 /// </para>
 public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock, int maxCachedKeys = DataKeys.MaxCachedKeys)
 {
-    /// <summary>Devices whose unwrapped keys are kept in memory by default (about 0.15 KB each; a device usually has one key).</summary>
+    /// <summary>Devices whose unwrapped keys are kept in memory by default (about 0.16 KB each; a device usually has one key).</summary>
     public const int MaxCachedKeys = 200_000;
 
     private const string PrefixV1 = "v1:";
     private const string PrefixV2 = "v2:";
     // One entry per device, holding every generation unwrapped so far (usually one): a single map instead of a map of
-    // keys and a map of newest generations halves the per-device overhead (docs/benchmarks.md, "Issue 16, sixth pass").
+    // keys and a map of newest generations saves a dictionary node per device (docs/benchmarks.md, "Issue 16, sixth pass").
     private readonly ConcurrentDictionary<Guid, CachedKey> _keys = new();
     private readonly Lock _trimming = new();
     private int _cached;

@@ -340,8 +340,9 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
     /// <summary>
     /// A cached lookup, stored compactly (under 0.4 KB per device instead of 0.65 KB as a DeviceState): UTF-8 bytes for
-    /// the token and secret hash, ticks for the timestamps, and the four times that end a device's pushes apart. A hit builds a fresh DeviceState, a few hundred bytes of
-    /// short-lived garbage, which is cheaper than holding every cached device at twice the size.
+    /// the token and secret hash, ticks for the timestamps, and the four times that end a device's pushes held apart. A
+    /// hit builds a fresh DeviceState, a few hundred bytes of short-lived garbage, which is cheaper than holding every
+    /// cached device at twice the size.
     /// </summary>
     private sealed class Entry
     {

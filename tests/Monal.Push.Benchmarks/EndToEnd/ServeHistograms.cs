@@ -47,12 +47,10 @@ internal sealed class ServeHistograms
                     continue;
                 }
 
-                var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                var value = PrometheusLine.Value(line);
                 var rest = line[name.Length..];
-                if (rest.StartsWith("_bucket", StringComparison.Ordinal))
+                if (rest.StartsWith("_bucket", StringComparison.Ordinal) && PrometheusLine.Label(rest, "le") is { } le)
                 {
-                    var le = rest[(rest.IndexOf("le=\"", StringComparison.Ordinal) + 4)..];
-                    le = le[..le.IndexOf('"', StringComparison.Ordinal)];
                     var bound = le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture);
                     if (!buckets.TryGetValue(name, out var b))
                     {

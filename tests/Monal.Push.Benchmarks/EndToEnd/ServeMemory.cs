@@ -26,7 +26,7 @@ internal static class ServeMemory
                 continue;
             }
 
-            var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            var value = PrometheusLine.Value(line);
             if (Series(line, Committed))
             {
                 committed = value;
@@ -37,7 +37,7 @@ internal static class ServeMemory
             }
             else if (Series(line, Heap))
             {
-                generations.Add((Label(line, "gc_heap_generation"), value));
+                generations.Add((PrometheusLine.Label(line, "gc_heap_generation") ?? "?", value));
             }
         }
 
@@ -56,16 +56,4 @@ internal static class ServeMemory
 
     private static bool Series(string line, string name) =>
         line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' ';
-
-    private static string Label(string line, string label)
-    {
-        var at = line.IndexOf(label + "=\"", StringComparison.Ordinal);
-        if (at < 0)
-        {
-            return "?";
-        }
-
-        var start = at + label.Length + 2;
-        return line[start..line.IndexOf('"', start)];
-    }
 }

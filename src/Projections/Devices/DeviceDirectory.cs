@@ -30,20 +30,17 @@ namespace Monal.Push.Projections.Devices;
 /// </list>
 /// An unknown device is never cached: it is asked of the database each time, so that a device created by another
 /// process (whose first publish does not NOTIFY, for the sake of group commit) is seen at once.
-/// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.4 KB each).
+/// The cache is bounded (<see cref="ProjectionsOptions.DeviceCacheSize"/> devices, about 0.4 KB each). Misses are read
+/// through <see cref="DeviceLoader"/>, which reads the misses of concurrent lookups in one statement; each read begins
+/// after its lookup took the epoch, so the epoch check holds for a batch as for a single read.
 /// </remarks>
 public sealed class DeviceDirectory : IAsyncDisposable
 {
     /// <summary>The channel on which device changes and erasures are announced (payload: the device UUID, or *).</summary>
     public const string NotifyChannel = "monal_devices";
 
-    private const string SelectSql = """
-        select device_id, mode, push_module, encrypted_token, secret_hash, registered_at, renewed_at,
-               invalidated_at, apple_timestamp, rejected_at, unregistered_at
-        from devices where device_id = $1
-        """;
-
     private readonly NpgsqlDataSource _dataSource;
+    private readonly DeviceLoader _loader;
     private readonly TimeProvider _clock;
     private readonly ILogger<DeviceDirectory> _logger;
     private readonly TimeSpan _ttl;
@@ -67,6 +64,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _dataSource = dataSource;
+        _loader = new DeviceLoader(dataSource);
         _clock = clock;
         _logger = logger;
         _ttl = options.Value.DeviceCacheTtl;
@@ -75,6 +73,9 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
     /// <summary>True while device changes are being received (the cache is in use).</summary>
     public bool IsListening => _listening;
+
+    /// <summary>Statements that read devices from the database so far (cache misses, read in batches).</summary>
+    internal long Reads => _loader.Statements;
 
     /// <summary>Devices currently cached.</summary>
     public int CachedCount => _cache.Count;
@@ -97,7 +98,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
 
         var epoch = Epoch(deviceId);
         var started = _clock.GetTimestamp();
-        var state = await LoadAsync(deviceId, ct);
+        var state = await _loader.LoadAsync(deviceId, ct);
         if (state is not null)
         {
             // Only found devices are kept: a device created a moment later is then never hidden by a cached "unknown",
@@ -221,36 +222,9 @@ public sealed class DeviceDirectory : IAsyncDisposable
         }
     }
 
-    private async Task<DeviceState?> LoadAsync(Guid deviceId, CancellationToken ct)
-    {
-        await using var cmd = _dataSource.CreateCommand(SelectSql);
-        cmd.Parameters.Add(new() { Value = deviceId });
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct))
-        {
-            return null;
-        }
-
-        return new DeviceState(
-            reader.GetGuid(0),
-            DeviceModes.Parse(reader.GetString(1)),
-            reader.GetString(2),
-            reader.IsDBNull(3) ? null : reader.GetString(3),
-            reader.IsDBNull(4) ? null : reader.GetString(4),
-            reader.GetFieldValue<DateTimeOffset>(5),
-            Nullable(reader, 6),
-            Nullable(reader, 7),
-            Nullable(reader, 8),
-            Nullable(reader, 9),
-            Nullable(reader, 10));
-    }
-
     // Push module names repeat across every device: share one string per name.
     private DeviceState Intern(DeviceState state) =>
         _modules.Count < 1024 ? state with { PushModule = _modules.GetOrAdd(state.PushModule, state.PushModule) } : state;
-
-    private static DateTimeOffset? Nullable(NpgsqlDataReader reader, int i) =>
-        reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
 
     private void EnsureListening()
     {
@@ -335,6 +309,7 @@ public sealed class DeviceDirectory : IAsyncDisposable
             await _listener.ContinueWith(_ => { }, TaskScheduler.Default);
         }
 
+        await _loader.DisposeAsync();
         _stop.Dispose();
     }
 

@@ -153,6 +153,40 @@ public sealed class DeviceDirectoryTests
     }
 
     [Fact]
+    public async Task GetAsync_Should_AnswerEachLookupWithItsOwnDeviceInFewStatements_When_ManyMissAtOnce()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        await using var directory = Directory(dataSource);
+        await using var store = Store(dataSource, directory);
+        var known = Enumerable.Range(0, 300).Select(_ => Guid.CreateVersion7()).ToArray();
+        await Task.WhenAll(known.Select((id, i) =>
+            store.AppendAsync(id, "device", ExpectedVersion.Any, [Registered(id, T0.AddSeconds(i), token: $"v1:T{i}")])));
+        var unknown = Enumerable.Range(0, 100).Select(_ => Guid.CreateVersion7()).ToArray();
+        var before = directory.Reads;
+
+        // Every known device asked twice at once, the unknown ones among them: more misses than one statement reads.
+        var asked = known.Concat(unknown).Concat(known).ToArray();
+        var answers = await Task.WhenAll(asked.Select(id => directory.GetAsync(id)));
+
+        for (var i = 0; i < asked.Length; i++)
+        {
+            var index = Array.IndexOf(known, asked[i]);
+            if (index < 0)
+            {
+                Assert.Null(answers[i]);
+                continue;
+            }
+
+            Assert.Equal(asked[i], answers[i]!.DeviceId);
+            Assert.Equal($"v1:T{index}", answers[i]!.EncryptedToken);
+            Assert.Equal(T0.AddSeconds(index), answers[i]!.RegisteredAt);
+        }
+
+        var statements = directory.Reads - before;
+        Assert.InRange(statements, 1, asked.Length / 10);
+    }
+
+    [Fact]
     public async Task Seed_Should_KeepAHundredThousandDevicesWellUnder100MB_When_TheCacheIsFull()
     {
         var dataSource = await TestDatabase.DataSourceAsync();

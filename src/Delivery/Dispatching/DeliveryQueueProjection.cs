@@ -19,7 +19,7 @@ internal sealed class DeliveryQueueProjection(DispatcherNode node, IOptions<Deli
 {
     private const string InsertSql = """
         insert into push_queue (push_id, device_id, requested_at, not_before, expires_at, next_attempt_at, claimed_by, claimed_until)
-        select p, d, r, nb, x, nb, c, cu
+        select p, d, r, nb, x, coalesce(cu, nb), c, cu
         from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::timestamptz[])
              as u(p, d, r, nb, x, c, cu)
         order by p

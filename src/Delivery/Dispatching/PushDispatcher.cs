@@ -26,6 +26,11 @@ namespace Monal.Push.Delivery.Dispatching;
 /// </summary>
 internal sealed partial class PushDispatcher : BackgroundService
 {
+    // next_attempt_at is when the poller may next take a row: its due time while unclaimed, its lease's end while
+    // claimed (every claim and renewal moves both), its due time again when handed back (not_before: it was due when
+    // claimed). So the poller's index scan over next_attempt_at <= now meets only rows it can take, not the thousands
+    // a busy node holds claimed, which each poll once walked (50-120 ms a poll under load; docs/benchmarks.md, "Issue
+    // 16, seventh pass"). The claimed_until test stays: rows written before this rule still carry their due time.
     private const string ClaimSql = """
         with due as (
             select push_id from push_queue
@@ -34,7 +39,7 @@ internal sealed partial class PushDispatcher : BackgroundService
             limit $2
             for update skip locked
         )
-        update push_queue q set claimed_by = $3, claimed_until = $4
+        update push_queue q set claimed_by = $3, claimed_until = $4, next_attempt_at = $4
         from due where q.push_id = due.push_id
         returning q.push_id, q.device_id, q.requested_at, q.not_before, q.expires_at, q.attempts, q.last_status
         """;
@@ -49,7 +54,7 @@ internal sealed partial class PushDispatcher : BackgroundService
             select push_id from push_queue where claimed_by = $2
             for update skip locked
         )
-        update push_queue q set claimed_until = $1
+        update push_queue q set claimed_until = $1, next_attempt_at = $1
         from mine where q.push_id = mine.push_id
         returning q.push_id
         """;
@@ -60,7 +65,7 @@ internal sealed partial class PushDispatcher : BackgroundService
             order by push_id
             for update
         )
-        update push_queue q set claimed_by = null, claimed_until = null
+        update push_queue q set claimed_by = null, claimed_until = null, next_attempt_at = q.not_before
         from mine where q.push_id = mine.push_id
         """;
 
@@ -70,7 +75,7 @@ internal sealed partial class PushDispatcher : BackgroundService
             order by push_id
             for update
         )
-        update push_queue q set claimed_by = null, claimed_until = null
+        update push_queue q set claimed_by = null, claimed_until = null, next_attempt_at = q.not_before
         from mine where q.push_id = mine.push_id
         """;
 

@@ -1,4 +1,5 @@
 using Monal.Push.Delivery.Dispatching;
+using Monal.Push.Ledger.Events;
 using NpgsqlTypes;
 
 namespace Monal.Push.Tests.Delivery.Dispatching;
@@ -49,5 +50,76 @@ public sealed class LeaseRenewalTests
         await tx.RollbackAsync();
         var (_, until, _) = await h.QueueRowAsync(ids[0]);
         Assert.True(until > now.AddMinutes(4));
+    }
+
+    [Fact]
+    public async Task Claims_Should_KeepTheirRowsOutOfThePollersRange_When_HeldRenewedAndHandedBack()
+    {
+        await using var h = await DispatchHarness.CreateAsync();
+        // Two sends at a time, both stalled: two more pushes wait claimed in memory. A 3 s lease is renewed every second.
+        var a = await h.Node(o => o.MaxInFlight = 2).StartAsync();
+
+        // The first push opens the connection to Apple.
+        var (first, _) = await h.AddDeviceAsync();
+        var warmUp = await DispatchHarness.RequestAsync(a.Store, first);
+        Assert.IsType<PushDelivered>(Assert.Single(await DispatchHarness.WaitForFinalAsync(a.Store, first, warmUp)));
+        h.Mock.StallNext(2);
+        for (var i = 0; i < 4; i++)
+        {
+            var (device, _) = await h.AddDeviceAsync();
+            await DispatchHarness.RequestAsync(a.Store, device);
+        }
+
+        await h.Mock.WaitForStalledAsync(2, DispatchHarness.Patience);
+        var claimed = await RowsAsync(h);
+        Assert.Equal(4, claimed.Count);
+        // Held: the poller's range (next_attempt_at <= now) reaches a row only when its lease has run out.
+        Assert.All(claimed, r => Assert.Equal(r.ClaimedUntil, r.NextAttemptAt));
+
+        var firstLease = claimed.Max(r => r.ClaimedUntil!.Value);
+        var deadline = DateTimeOffset.UtcNow + DispatchHarness.Patience;
+        IReadOnlyList<Row> renewed;
+        do
+        {
+            await Task.Delay(100);
+            renewed = await RowsAsync(h);
+        }
+        while (renewed.Any(r => r.ClaimedUntil <= firstLease) && DateTimeOffset.UtcNow < deadline);
+
+        Assert.All(renewed, r => Assert.True(r.ClaimedUntil > firstLease, "renewed"));
+        Assert.All(renewed, r => Assert.Equal(r.ClaimedUntil, r.NextAttemptAt));
+
+        // Handed back on a stop: due again at once, from the time it was first due.
+        var stopping = a.StopAsync();
+        await a.WaitUntilStoppingAsync();
+        h.Mock.ReleaseStalled();
+        await stopping;
+        var handedBack = await RowsAsync(h);
+        Assert.Equal(2, handedBack.Count);
+        Assert.All(handedBack, r =>
+        {
+            Assert.Null(r.ClaimedBy);
+            Assert.Null(r.ClaimedUntil);
+            Assert.Equal(r.NotBefore, r.NextAttemptAt);
+        });
+    }
+
+    private sealed record Row(string? ClaimedBy, DateTimeOffset? ClaimedUntil, DateTimeOffset NextAttemptAt, DateTimeOffset NotBefore);
+
+    private static async Task<IReadOnlyList<Row>> RowsAsync(DispatchHarness h)
+    {
+        await using var cmd = h.DataSource.CreateCommand("select claimed_by, claimed_until, next_attempt_at, not_before from push_queue");
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var rows = new List<Row>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(new Row(
+                reader.IsDBNull(0) ? null : reader.GetString(0),
+                reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1),
+                reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+
+        return rows;
     }
 }

@@ -29,8 +29,9 @@ internal sealed partial class PushDispatcher : BackgroundService
     // next_attempt_at is when the poller may next take a row: its due time while unclaimed, its lease's end while
     // claimed (every claim and renewal moves both), its due time again when handed back (not_before: it was due when
     // claimed). So the poller's index scan over next_attempt_at <= now meets only rows it can take, not the thousands
-    // a busy node holds claimed, which each poll once walked (50-120 ms a poll under load; docs/benchmarks.md, "Issue
-    // 16, seventh pass"). The claimed_until test stays: rows written before this rule still carry their due time.
+    // a busy node holds claimed, which each poll once walked (part of its 50-120 ms a poll under load, not all:
+    // docs/benchmarks.md, "Issue 16, seventh pass"). The claimed_until test stays: rows written before this rule
+    // still carry their due time.
     private const string ClaimSql = """
         with due as (
             select push_id from push_queue

@@ -9,14 +9,15 @@ namespace Monal.Push.Benchmarks.EndToEnd;
 /// Each variant is <c>REF[+SETTING…]</c>: REF is <c>.</c> (this checkout's Release build) or a git commit, branch or
 /// tag (checked out into a temporary worktree and built there once); each <c>+--Section:Key=Value</c> is added to
 /// serve's command line, each <c>+env:NAME=VALUE</c> to its environment (the runtime's knobs, which no switch reaches,
-/// such as <c>+env:DOTNET_GCGen0MaxBudget=1000000</c>). The rounds alternate the order (A B, B A, A B…) so that a
+/// such as <c>+env:DOTNET_GCGen0MaxBudget=1000000</c>), and <c>+pool:N</c> sets serve's Maximum Pool Size as
+/// <c>--pool N</c> does (0: serve's own default). The rounds alternate the order (A B, B A, A B…) so that a
 /// machine getting busier or quieter charges both alike; each run is a fresh stack (new cluster, new serve). The table
 /// gives, per phase and figure, each variant's median and its spread (lowest–highest) and the change of the medians,
 /// marked "clear" only when the two spreads do not overlap: report only those.
 /// </summary>
 internal static class AbBenchmark
 {
-    private sealed record Variant(string Label, string Spec, string Dll, IReadOnlyList<string> Switches, IReadOnlyDictionary<string, string> Environment);
+    private sealed record Variant(string Label, string Spec, string Dll, IReadOnlyList<string> Switches, IReadOnlyDictionary<string, string> Environment, int? Pool);
 
     private sealed record Figure(string Name, Func<PhaseRow, double> Read, string Format, bool HigherIsBetter);
 
@@ -65,7 +66,7 @@ internal static class AbBenchmark
                     {
                         BenchSession.Step($"round {round}/{rounds}: {variant.Label} = {variant.Spec}");
                         var run = await EndToEndBenchmark.RunOnceAsync(
-                            options with { ServeSwitches = [.. options.ServeSwitches, .. variant.Switches], ServeEnvironment = variant.Environment, TracePath = null },
+                            options with { ServeSwitches = [.. options.ServeSwitches, .. variant.Switches], ServeEnvironment = variant.Environment, Pool = variant.Pool ?? options.Pool, TracePath = null },
                             variant.Dll, m => BenchSession.Step($"  {variant.Label}: {m}"), ct);
                         runs[variant.Label].Add(run);
                         pgVersion = run.PgVersion;
@@ -103,12 +104,21 @@ internal static class AbBenchmark
         var settings = parts.Skip(1).Where(p => p.Length > 0).ToArray();
         var switches = settings.Where(s => s.StartsWith("--", StringComparison.Ordinal)).ToArray();
         var environment = new Dictionary<string, string>();
+        int? pool = null;
         foreach (var setting in settings.Except(switches))
         {
+            if (setting.StartsWith("pool:", StringComparison.Ordinal))
+            {
+                pool = int.TryParse(setting["pool:".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                    ? size
+                    : throw new BenchmarkFailedException($"{spec}: pool:N takes serve's Maximum Pool Size, a whole number (0: serve's default)");
+                continue;
+            }
+
             var eq = setting.IndexOf('=', StringComparison.Ordinal);
             if (!setting.StartsWith("env:", StringComparison.Ordinal) || eq <= "env:".Length)
             {
-                throw new BenchmarkFailedException($"{spec}: each setting after '+' must be a serve switch such as --Ingest:MaxConcurrentPublishes=128 or an environment variable such as env:DOTNET_GCGen0MaxBudget=1000000");
+                throw new BenchmarkFailedException($"{spec}: each setting after '+' must be a serve switch such as --Ingest:MaxConcurrentPublishes=128, an environment variable such as env:DOTNET_GCGen0MaxBudget=1000000 or pool:25");
             }
 
             environment[setting["env:".Length..eq]] = setting[(eq + 1)..];
@@ -116,7 +126,7 @@ internal static class AbBenchmark
 
         if (reference is "." or "")
         {
-            return new Variant(label, spec, BenchSession.ServeDll(root), switches, environment);
+            return new Variant(label, spec, BenchSession.ServeDll(root), switches, environment, pool);
         }
 
         var commit = (await GitAsync(root, ["rev-parse", "--verify", reference + "^{commit}"], ct)).Trim();
@@ -130,7 +140,7 @@ internal static class AbBenchmark
         await GitAsync(root, ["worktree", "add", "--detach", folder, commit], ct);
         builds.Add(folder);
         await RunAsync("dotnet", ["build", "-c", "Release", Path.Combine(folder, "src", "Cli"), "-nologo", "-v", "quiet", "-clp:ErrorsOnly;NoSummary"], folder, ct);
-        return new Variant(label, $"{spec} ({commit[..12]})", BenchSession.ServeDll(folder), switches, environment);
+        return new Variant(label, $"{spec} ({commit[..12]})", BenchSession.ServeDll(folder), switches, environment, pool);
     }
 
     private static async Task<string> GitAsync(string root, string[] args, CancellationToken ct, bool check = true) =>

@@ -89,7 +89,11 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     /// <summary>The loopback port the cluster listens on.</summary>
     public int Port { get; private set; }
 
-    /// <summary>Connection string to a database of the cluster.</summary>
+    /// <summary>
+    /// Connection string to a database of the cluster. It sets no Maximum Pool Size, so serve applies its default
+    /// connection budget (ConnectionBudget) to the embedded cluster as to any other: on two cores 25 connections gave
+    /// PostgreSQL 16-43 % less CPU per publish than 100 (docs/benchmarks.md, "Issue 16, eighth pass").
+    /// </summary>
     public string ConnectionString(string database = "monal") => new NpgsqlConnectionStringBuilder
     {
         Host = "127.0.0.1",
@@ -97,7 +101,6 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         Username = User,
         Password = File.ReadAllText(Path.Combine(_root, "password")).Trim(),
         Database = database,
-        MaxPoolSize = 64,
     }.ConnectionString;
 
     /// <summary>Starts (creating on first use) the cluster under <paramref name="folder"/> and makes sure <c>monal</c> exists.</summary>

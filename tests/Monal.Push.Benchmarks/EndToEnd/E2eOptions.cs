@@ -25,8 +25,12 @@ internal sealed record E2eOptions
 
     public int Outstanding { get; init; } = 512;
 
-    /// <summary>serve's Maximum Pool Size; 0 leaves it out of the connection string (serve's default budget, issue 19).</summary>
-    public int Pool { get; init; } = 100;
+    /// <summary>
+    /// serve's Maximum Pool Size; 0 (the default) leaves it out of the connection string, so serve runs with its own
+    /// default budget (issue 19), as a new user's node does. It was 100 until the 2026-12-07 A/B (docs/benchmarks.md,
+    /// "Issue 16, eighth pass").
+    /// </summary>
+    public int Pool { get; init; }
 
     public string? TracePath { get; init; }
 
@@ -55,7 +59,7 @@ internal sealed record E2eOptions
             Quick = quick,
             Devices = AppendBenchmark.Option(args, "--devices", quick ? 10_000 : 100_000),
             Outstanding = AppendBenchmark.Option(args, "--outstanding", 512),
-            Pool = AppendBenchmark.Option(args, "--pool", 100),
+            Pool = AppendBenchmark.Option(args, "--pool", 0),
             TracePath = Value(args, "--trace") is { } trace ? Path.GetFullPath(trace) : null,
             Mix = mix switch
             {

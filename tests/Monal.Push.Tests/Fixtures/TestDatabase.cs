@@ -123,6 +123,12 @@ public static class TestDatabase
         {
             Database = database,
         };
+        if (string.IsNullOrEmpty(external))
+        {
+            // The pool the tests have always had; serve itself applies its own budget (ConnectionBudget).
+            builder.MaxPoolSize = 64;
+        }
+
         return builder.ConnectionString;
     }
 

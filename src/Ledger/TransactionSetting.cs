@@ -19,6 +19,12 @@ public static class TransactionSetting
     /// <summary>Every statement after it in this transaction keeps the plan its connection made once.</summary>
     public static NpgsqlBatchCommand GenericPlans() => Command("plan_cache_mode", "force_generic_plan");
 
+    /// <summary>
+    /// Every statement after it in this transaction is planned for its parameters and the table sizes of the moment,
+    /// never with a generic plan its connection cached earlier (see Monal.Push.Delivery's QueueStatement).
+    /// </summary>
+    public static NpgsqlBatchCommand CustomPlans() => Command("plan_cache_mode", "force_custom_plan");
+
     /// <summary>No statement after it in this transaction is JIT-compiled.</summary>
     public static NpgsqlBatchCommand NoJit() => Command("jit", "off");
 

@@ -282,13 +282,13 @@ internal sealed partial class PushDispatcher : BackgroundService
     {
         var now = _clock.GetUtcNow();
         var until = now + _options.LeaseDuration;
-        await using var cmd = _store.DataSource.CreateCommand(ClaimSql);
+        await using var batch = QueueStatement.Create(_store.DataSource, ClaimSql, out var cmd);
         cmd.Parameters.Add(new() { Value = now, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new() { Value = max });
         cmd.Parameters.Add(new() { Value = _node.Id });
         cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         var n = 0;
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await using var reader = await QueueStatement.ReadAsync(batch, ct);
         while (await reader.ReadAsync(ct))
         {
             n++;
@@ -338,10 +338,10 @@ internal sealed partial class PushDispatcher : BackgroundService
             try
             {
                 var until = _clock.GetUtcNow() + _options.LeaseDuration;
-                await using var cmd = _store.DataSource.CreateCommand(RenewSql);
+                await using var batch = QueueStatement.Create(_store.DataSource, RenewSql, out var cmd);
                 cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
                 cmd.Parameters.Add(new() { Value = _node.Id });
-                await using var reader = await cmd.ExecuteReaderAsync(ct);
+                await using var reader = await QueueStatement.ReadAsync(batch, ct);
                 while (await reader.ReadAsync(ct))
                 {
                     if (_held.TryGetValue(reader.GetGuid(0), out var push))
@@ -388,10 +388,10 @@ internal sealed partial class PushDispatcher : BackgroundService
 
         try
         {
-            await using var cmd = _store.DataSource.CreateCommand(ReleaseSql);
+            await using var batch = QueueStatement.Create(_store.DataSource, ReleaseSql, out var cmd);
             cmd.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
             cmd.Parameters.Add(new() { Value = _node.Id });
-            await cmd.ExecuteNonQueryAsync(ct);
+            await batch.ExecuteNonQueryAsync(ct);
         }
         catch
         {
@@ -450,10 +450,11 @@ internal sealed partial class PushDispatcher : BackgroundService
         var handedBack = 0;
         try
         {
-            await using var cmd = _store.DataSource.CreateCommand(ReleaseAllSql);
+            await using var batch = QueueStatement.Create(_store.DataSource, ReleaseAllSql, out var cmd);
             cmd.Parameters.Add(new() { Value = _node.Id });
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            handedBack = await cmd.ExecuteNonQueryAsync(timeout.Token);
+            await batch.ExecuteNonQueryAsync(timeout.Token);
+            handedBack = cmd.RecordsAffected;
         }
         catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or OperationCanceledException or InvalidOperationException)
         {

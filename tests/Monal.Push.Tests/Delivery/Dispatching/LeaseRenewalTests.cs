@@ -1,5 +1,7 @@
 using Monal.Push.Delivery.Dispatching;
 using Monal.Push.Ledger.Events;
+using Monal.Push.Tests.Fixtures;
+using Npgsql;
 using NpgsqlTypes;
 
 namespace Monal.Push.Tests.Delivery.Dispatching;
@@ -26,30 +28,62 @@ public sealed class LeaseRenewalTests
         // An outcome append's transaction finishes the second push and has not committed yet.
         await using var appender = await h.DataSource.OpenConnectionAsync();
         await using var tx = await appender.BeginTransactionAsync();
-        await using (var finish = new Npgsql.NpgsqlCommand("select monal_push_queue_finish($1)", appender, tx))
+        await using (var finish = new NpgsqlCommand("select monal_push_queue_finish($1)", appender, tx))
         {
             finish.Parameters.Add(new() { Value = new[] { ids[1] }, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
             await finish.ExecuteNonQueryAsync();
         }
 
         // The renewal neither waits for that row (a wait that could end in a deadlock) nor loses the others.
-        await using var renew = h.DataSource.CreateCommand(PushDispatcher.RenewSql);
-        renew.CommandTimeout = 5;
-        renew.Parameters.Add(new() { Value = now.AddMinutes(5), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        renew.Parameters.Add(new() { Value = "node-a" });
-        var renewed = new List<Guid>();
-        await using (var reader = await renew.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                renewed.Add(reader.GetGuid(0));
-            }
-        }
+        var renewed = await RenewAsync(h.DataSource, now.AddMinutes(5));
 
         Assert.Equal(new[] { ids[0], ids[2] }.Order(), renewed.Order());
         await tx.RollbackAsync();
         var (_, until, _) = await h.QueueRowAsync(ids[0]);
         Assert.True(until > now.AddMinutes(4));
+    }
+
+    [Fact]
+    public async Task Renewal_Should_RenewEveryClaim_When_ItsConnectionCachedAPlanWhileTheQueueWasEmpty()
+    {
+        await using var h = await DispatchHarness.CreateAsync();
+        // The queue is empty and its statistics say so; the connection prepares every statement at its first use and
+        // keeps one generic plan for it, as a pooled connection does after five executions.
+        await using (var vacuum = h.DataSource.CreateCommand("vacuum analyze push_queue"))
+        {
+            await vacuum.ExecuteNonQueryAsync();
+        }
+
+        // The run's credentials (the harness's data source does not give its password back), the harness's database.
+        var cached = new NpgsqlConnectionStringBuilder(await TestDatabase.ConnectionStringAsync())
+        {
+            Database = new NpgsqlConnectionStringBuilder(h.DataSource.ConnectionString).Database,
+            Options = "-c plan_cache_mode=force_generic_plan",
+            MaxAutoPrepare = 10,
+            AutoPrepareMinUsages = 1,
+            MaxPoolSize = 1,
+        };
+        await using var dataSource = NpgsqlDataSource.Create(cached.ConnectionString);
+        var now = DateTimeOffset.UtcNow;
+        Assert.Empty(await RenewAsync(dataSource, now.AddMinutes(1)));
+
+        // Then a burst: 10,000 claims of this node among 20,000 rows.
+        await using (var fill = h.DataSource.CreateCommand("""
+            insert into push_queue (push_id, device_id, requested_at, not_before, expires_at, next_attempt_at, claimed_by, claimed_until)
+            select gen_random_uuid(), gen_random_uuid(), $1, $1, $1 + interval '1 day', $1 + interval '1 minute',
+                   case when i % 2 = 0 then 'node-a' end, case when i % 2 = 0 then $1 + interval '1 minute' end
+            from generate_series(1, 20000) i
+            """))
+        {
+            fill.Parameters.Add(new() { Value = now, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        // A plan made for the empty queue rescans the 10,000 claims for each of the 20,000 rows (45 s here) while it
+        // holds their locks; planned for the queue of the moment, the renewal is over long before the timeout.
+        var renewed = await RenewAsync(dataSource, now.AddMinutes(5));
+
+        Assert.Equal(10_000, renewed.Count);
     }
 
     [Fact]
@@ -102,6 +136,22 @@ public sealed class LeaseRenewalTests
             Assert.Null(r.ClaimedUntil);
             Assert.Equal(r.NotBefore, r.NextAttemptAt);
         });
+    }
+
+    private static async Task<List<Guid>> RenewAsync(NpgsqlDataSource dataSource, DateTimeOffset until)
+    {
+        await using var batch = QueueStatement.Create(dataSource, PushDispatcher.RenewSql, out var renew);
+        batch.Timeout = 10;
+        renew.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        renew.Parameters.Add(new() { Value = "node-a" });
+        var renewed = new List<Guid>();
+        await using var reader = await QueueStatement.ReadAsync(batch, CancellationToken.None);
+        while (await reader.ReadAsync())
+        {
+            renewed.Add(reader.GetGuid(0));
+        }
+
+        return renewed;
     }
 
     private sealed record Row(string? ClaimedBy, DateTimeOffset? ClaimedUntil, DateTimeOffset NextAttemptAt, DateTimeOffset NotBefore);

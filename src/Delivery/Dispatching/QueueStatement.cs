@@ -12,7 +12,7 @@ namespace Monal.Push.Delivery.Dispatching;
 /// join filter), which is free when the queue is empty and quadratic once it is not: 45 s for 10,000 claims among
 /// 20,000 rows, while the renewal holds their row locks, every outcome append waits on them and no publish is
 /// answered (docs/benchmarks.md, "Issue 16, eighth pass"). A custom plan is made with the table's size of the moment.
-/// Planning costs well under a millisecond, at most a few times a second.
+/// Planning costs a millisecond or less, at most a few times a second.
 /// </summary>
 internal static class QueueStatement
 {

@@ -28,6 +28,29 @@ public static class TransactionSetting
     /// <summary>No statement after it in this transaction is JIT-compiled.</summary>
     public static NpgsqlBatchCommand NoJit() => Command("jit", "off");
 
+    /// <summary>
+    /// A batch of <paramref name="setting"/> and one statement, <paramref name="sql"/>, in one implicit transaction; add
+    /// the parameters to <paramref name="statement"/>. Read its rows with <see cref="ReadAsync"/>.
+    /// </summary>
+    public static NpgsqlBatch Batch(NpgsqlDataSource dataSource, NpgsqlBatchCommand setting, string sql, out NpgsqlBatchCommand statement)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(setting);
+        statement = new NpgsqlBatchCommand(sql);
+        batch.BatchCommands.Add(statement);
+        return batch;
+    }
+
+    /// <summary>Runs a <see cref="Batch"/> and returns its reader on the statement's rows, past the setting's.</summary>
+    public static async Task<NpgsqlDataReader> ReadAsync(NpgsqlBatch batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var reader = await batch.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct);
+        return reader;
+    }
+
     // Both are constants of ours, written into the statement so that it is prepared once.
     private static NpgsqlBatchCommand Command(string name, string value) =>
         new($"select set_config('{name}', '{value}', true)");

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Monal.Push.Delivery.PushModules;
+using Monal.Push.Ledger;
 using Monal.Push.Ledger.Crypto;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Ledger.EventStore;
@@ -288,7 +289,7 @@ internal sealed partial class PushDispatcher : BackgroundService
         cmd.Parameters.Add(new() { Value = _node.Id });
         cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         var n = 0;
-        await using var reader = await QueueStatement.ReadAsync(batch, ct);
+        await using var reader = await TransactionSetting.ReadAsync(batch, ct);
         while (await reader.ReadAsync(ct))
         {
             n++;
@@ -341,7 +342,7 @@ internal sealed partial class PushDispatcher : BackgroundService
                 await using var batch = QueueStatement.Create(_store.DataSource, RenewSql, out var cmd);
                 cmd.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
                 cmd.Parameters.Add(new() { Value = _node.Id });
-                await using var reader = await QueueStatement.ReadAsync(batch, ct);
+                await using var reader = await TransactionSetting.ReadAsync(batch, ct);
                 while (await reader.ReadAsync(ct))
                 {
                     if (_held.TryGetValue(reader.GetGuid(0), out var push))

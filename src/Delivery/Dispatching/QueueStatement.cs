@@ -17,22 +17,6 @@ namespace Monal.Push.Delivery.Dispatching;
 internal static class QueueStatement
 {
     /// <summary>A batch of the setting and <paramref name="sql"/>; add the parameters to <paramref name="statement"/>.</summary>
-    public static NpgsqlBatch Create(NpgsqlDataSource dataSource, string sql, out NpgsqlBatchCommand statement)
-    {
-        ArgumentNullException.ThrowIfNull(dataSource);
-        var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(TransactionSetting.CustomPlans());
-        statement = new NpgsqlBatchCommand(sql);
-        batch.BatchCommands.Add(statement);
-        return batch;
-    }
-
-    /// <summary>Runs the batch and returns a reader positioned on <paramref name="sql"/>'s rows.</summary>
-    public static async Task<NpgsqlDataReader> ReadAsync(NpgsqlBatch batch, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        var reader = await batch.ExecuteReaderAsync(ct);
-        await reader.NextResultAsync(ct); // past set_config's row
-        return reader;
-    }
+    public static NpgsqlBatch Create(NpgsqlDataSource dataSource, string sql, out NpgsqlBatchCommand statement) =>
+        TransactionSetting.Batch(dataSource, TransactionSetting.CustomPlans(), sql, out statement);
 }

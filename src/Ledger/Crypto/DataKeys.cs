@@ -222,10 +222,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         // acknowledged until a later synchronous commit (the append of the event that carries the ciphertext),
         // and flushing that commit flushes this earlier one too. A crash before then loses only an unused key.
         var key = RandomNumberGenerator.GetBytes(32);
-        await using (var batch = dataSource.CreateBatch())
-        {
-            batch.BatchCommands.Add(TransactionSetting.AsynchronousCommit());
-            var upsert = new NpgsqlBatchCommand("""
+        await using (var batch = TransactionSetting.Batch(dataSource, TransactionSetting.AsynchronousCommit(), """
                 with ins as (
                     insert into data_keys (device_id, generation, wrapped_key, created_at)
                     select $1, 1, $2, $3 where not exists (select 1 from data_keys where device_id = $1)
@@ -235,13 +232,12 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
                 select generation, wrapped_key from ins
                 union all
                 (select generation, wrapped_key from data_keys where device_id = $1 order by generation desc limit 1)
-                """);
+                """, out var upsert))
+        {
             upsert.Parameters.Add(new() { Value = deviceId });
             upsert.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
             upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
-            batch.BatchCommands.Add(upsert);
-            await using var reader = await batch.ExecuteReaderAsync(ct);
-            await reader.NextResultAsync(ct); // set_config (TransactionSetting.AsynchronousCommit)
+            await using var reader = await TransactionSetting.ReadAsync(batch, ct);
             if (await reader.ReadAsync(ct))
             {
                 var generation = reader.GetInt32(0);

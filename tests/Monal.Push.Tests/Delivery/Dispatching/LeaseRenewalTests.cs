@@ -1,4 +1,5 @@
 using Monal.Push.Delivery.Dispatching;
+using Monal.Push.Ledger;
 using Monal.Push.Ledger.Events;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
@@ -145,7 +146,7 @@ public sealed class LeaseRenewalTests
         renew.Parameters.Add(new() { Value = until, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         renew.Parameters.Add(new() { Value = "node-a" });
         var renewed = new List<Guid>();
-        await using var reader = await QueueStatement.ReadAsync(batch, CancellationToken.None);
+        await using var reader = await TransactionSetting.ReadAsync(batch, CancellationToken.None);
         while (await reader.ReadAsync())
         {
             renewed.Add(reader.GetGuid(0));

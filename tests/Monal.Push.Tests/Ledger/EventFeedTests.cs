@@ -13,9 +13,21 @@ public sealed class EventFeedTests
     {
         await using var store = await TestLedger.StoreAsync(groupCommit: false);
         var dataSource = await TestDatabase.DataSourceAsync();
-        var checkpoint = await store.GetLastSequenceAsync();
+        var feed = new EventFeed(store);
+        var seen = new List<RecordedEvent>();
         var before = Guid.CreateVersion7();
+        var checkpoint = await store.GetLastSequenceAsync();
         await store.AppendAsync(before, "device", ExpectedVersion.Any, [Registered(before)]);
+
+        // Read up to the first event while nothing of ours is in flight: a gap other tests leave below it (a
+        // refused append's burned position) is proven dead only once every transaction open now has ended.
+        for (var i = 0; i < 400 && !seen.Any(e => e.StreamId == before); i++)
+        {
+            seen.AddRange(await feed.ReadNextAsync(seen.Count > 0 ? seen[^1].Sequence : checkpoint, 100));
+            await Task.Delay(25);
+        }
+
+        Assert.Contains(seen, e => e.StreamId == before);
 
         // A slow writer draws a position and holds its transaction open, as an append would (xid first).
         await using var slow = await dataSource.OpenConnectionAsync();
@@ -30,20 +42,17 @@ public sealed class EventFeedTests
         var after = Guid.CreateVersion7();
         await store.AppendAsync(after, "device", ExpectedVersion.Any, [Registered(after)]);
 
-        var feed = new EventFeed(store);
-        var seen = new List<RecordedEvent>();
         for (var i = 0; i < 5; i++)
         {
-            var page = await feed.ReadNextAsync(seen.Count > 0 ? seen[^1].Sequence : checkpoint, 100);
-            seen.AddRange(page);
+            seen.AddRange(await feed.ReadNextAsync(seen[^1].Sequence, 100));
             await Task.Delay(20);
         }
 
-        // Only the event before the in-flight position: the later one must wait, not be skipped past it.
+        // The event after the in-flight position must wait for it, not be skipped past it.
         Assert.Equal([before], seen.Select(e => e.StreamId).Where(s => s == before || s == after || s == late));
 
         await tx.CommitAsync();
-        for (var i = 0; i < 200 && !seen.Any(e => e.StreamId == after); i++)
+        for (var i = 0; i < 400 && !seen.Any(e => e.StreamId == after); i++)
         {
             seen.AddRange(await feed.ReadNextAsync(seen[^1].Sequence, 100));
             await Task.Delay(25); // later gaps (other tests' refused appends) wait for their proof too

@@ -8,9 +8,12 @@ using Monal.Push.Ledger.Events;
 using Monal.Push.Load.Listening;
 using Monal.Push.MockApns;
 using Monal.Push.Projections.Daemon;
+using Monal.Push.Purge;
+using Monal.Push.Purge.Scheduling;
 using Monal.Push.Tests.Delivery;
 using Monal.Push.Tests.Fixtures;
 using Npgsql;
+using Quartz;
 
 namespace Monal.Push.Tests.Cli;
 
@@ -35,6 +38,9 @@ public sealed class ClusterTests
         var first = await cluster.StartNodeAsync("a");
         await WaitAsync(() => Task.FromResult(first.Daemon.IsLeader), "the first node leads the projections");
         var second = await cluster.StartNodeAsync("b");
+        var firings = new FiringLog();
+        await first.WatchFiringsAsync(firings, "a");
+        await second.WatchFiringsAsync(firings, "b");
         Assert.Equal(ConnectionBudget.DefaultMaxPoolSize, first.Budget.PoolSize);
         Assert.Equal(ConnectionBudget.DefaultMaxPoolSize, second.Budget.PoolSize);
         Assert.False(second.Daemon.IsLeader);
@@ -72,23 +78,33 @@ public sealed class ClusterTests
         await WaitAsync(async () => await cluster.CountAsync("select count(*) from push_log where outcome = 'delivered'") == Publishes,
             "the push log, projected by the second node, shows every delivery");
 
-        // Both schedulers were in one Quartz cluster, and each trigger fired once per interval across it: a job run by
-        // both nodes for the same firing would show more runs than the interval allows in the time they ran.
-        // The flood may take less time than two intervals: wait (a signal, not a sleep) until every job has fired twice.
+        // Both schedulers were in one Quartz cluster, and each firing of a trigger ran on one node only: a job run by
+        // both nodes for the same firing would show its scheduled time twice. The flood may take less time than two
+        // intervals: wait (a signal, not a sleep) until every job has fired twice and recorded its runs.
         List<RetentionRun> runs = [];
         await WaitAsync(async () =>
         {
             runs = [.. (await second.Store.ReadStreamAsync(SystemStreams.Retention)).Select(e => (RetentionRun)e.Data)];
-            return runs.Count > 0 && runs.GroupBy(r => r.Job).All(job => job.Count() >= 2);
-        }, "every job fired at least twice");
+            var watched = firings.Snapshot();
+            return runs.Count > 0 && runs.GroupBy(r => r.Job).All(job => job.Count() >= 2)
+                && RetentionJobNames.All.All(job => watched.Count(f => f.Job == job) >= 2);
+        }, "every job fired at least twice while watched");
         Assert.Equal(2L, await cluster.CountAsync("select count(distinct instance_name) from qrtz_scheduler_state"));
-        foreach (var job in runs.GroupBy(r => r.Job))
+        var fired = firings.Snapshot();
+        Assert.Equal(RetentionJobNames.All.Order(StringComparer.Ordinal), fired.Select(f => f.Job).Distinct().Order(StringComparer.Ordinal));
+        var twice = fired.GroupBy(f => (f.Job, f.ScheduledAt)).Where(g => g.Count() > 1).Select(g => $"{g.Key.Job} at {g.Key.ScheduledAt:O} on {string.Join(" and ", g.Select(f => f.Node))}");
+        Assert.Empty(twice);
+
+        // One trigger per job for the whole cluster: its firings follow one schedule, an interval apart at least (two
+        // schedulers each keeping a trigger of their own would interleave theirs).
+        foreach (var job in fired.GroupBy(f => f.Job))
         {
-            var span = job.Max(r => r.StartedAt) - job.Min(r => r.StartedAt);
-            var allowed = (int)(span / JobInterval) + 2;
-            Assert.True(job.Count() <= allowed, $"{job.Key}: {job.Count()} runs in {span.TotalSeconds:F1} s; at most {allowed} with one run per firing");
-            Assert.True(job.Count() >= 2, $"{job.Key} ran {job.Count()} times");
+            var times = job.Select(f => f.ScheduledAt!.Value).Order().ToArray();
+            var closest = times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(JobInterval).Min();
+            Assert.True(closest >= JobInterval * 0.99, $"{job.Key}: two firings {closest.TotalMilliseconds:F0} ms apart, closer than the {JobInterval.TotalSeconds:F0} s interval");
         }
+
+        Assert.All(runs.GroupBy(r => r.Job), job => Assert.True(job.Count() >= 2, $"{job.Key} ran {job.Count()} times"));
     }
 
     [Fact]
@@ -245,6 +261,35 @@ public sealed class ClusterTests
         }
     }
 
+    /// <summary>One job started by one node for one scheduled firing of its trigger.</summary>
+    private sealed record Firing(string Job, DateTimeOffset? ScheduledAt, string Node);
+
+    /// <summary>The firings seen by every node's listener.</summary>
+    private sealed class FiringLog
+    {
+        private readonly ConcurrentQueue<Firing> _firings = new();
+
+        public void Add(Firing firing) => _firings.Enqueue(firing);
+
+        public Firing[] Snapshot() => [.. _firings];
+    }
+
+    private sealed class FiringListener(FiringLog log, string node) : IJobListener
+    {
+        public string Name => "cluster-test-" + node;
+
+        public ValueTask JobToBeExecuted(IJobExecutionContext context, CancellationToken cancellationToken = default)
+        {
+            log.Add(new Firing(context.JobDetail.Key.Name, context.ScheduledFireTimeUtc, node));
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask JobExecutionVetoed(IJobExecutionContext context, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public ValueTask JobWasExecuted(IJobExecutionContext context, JobExecutionException? jobException, CancellationToken cancellationToken = default) =>
+            ValueTask.CompletedTask;
+    }
+
     /// <summary>A running `serve` and the link the test's XMPP server accepted from it.</summary>
     private sealed class Node(MonalHost host, ComponentLink link) : IAsyncDisposable
     {
@@ -257,6 +302,14 @@ public sealed class ClusterTests
         public ConnectionBudget Budget => host.Services.GetRequiredService<ConnectionBudget>();
 
         public Monal.Push.Ledger.EventStore.EventStore Store => host.Services.GetRequiredService<Monal.Push.Ledger.EventStore.EventStore>();
+
+        /// <summary>Records every retention job this node's scheduler starts from now on, with the firing it serves.</summary>
+        public async Task WatchFiringsAsync(FiringLog log, string name)
+        {
+            var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().LookupScheduler(RetentionScheduling.SchedulerName)
+                ?? throw new InvalidOperationException("the node has no retention scheduler");
+            scheduler.ListenerManager.AddJobListener(new FiringListener(log, name), [GroupMatcher<JobKey>.GroupEquals(RetentionScheduling.Group)]);
+        }
 
         public async ValueTask DisposeAsync()
         {

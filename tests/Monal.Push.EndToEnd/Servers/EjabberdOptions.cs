@@ -20,5 +20,6 @@ public sealed record EjabberdOptions
     /// <summary>The Erlang launcher; tests point it elsewhere to check the not-installed failure.</summary>
     public string ErlExecutable { get; init; } = "/usr/bin/erl";
 
-    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(40);
+    /// <summary>How long a start may take before it counts as failed (a signal ends the wait sooner: 4-6 s on a quiet machine).</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(90);
 }

@@ -29,6 +29,7 @@ internal static class AbBenchmark
         new("delivered/s", r => r.DeliveredPerSecond, "N0", true),
         new("CPU µs/publish", r => r.CpuMicrosPerPublish, "N0", false),
         new("database CPU µs/publish", r => r.DatabaseCpuMicrosPerPublish, "N0", false),
+        new("benchmark process CPU µs/publish", r => r.RigCpuMicrosPerPublish, "N0", false),
         new("peak RSS MiB", r => r.PeakRssBytes / 1048576.0, "N0", false),
         new("unanswered", r => r.Result.Unanswered, "N0", false),
         new("duplicates", r => r.DuplicateDeliveries, "N0", false),

@@ -183,6 +183,8 @@ internal sealed class E2eStack : IAsyncDisposable
         var perPhaseRss = Serve.ResetPeakRss();
         var cpuBefore = Serve.CpuTime();
         var databaseCpuBefore = Db.ServerCpu();
+        var rigCpuBefore = RigCpu();
+        var machineBefore = MachineCpu.Read();
         var duplicatesBefore = Apns.DuplicateDeliveries;
         await using var waits = await WaitSampler.StartAsync(Db.DataSource);
         await using var probe = CommitProbe.Start(Db.DataSource);
@@ -195,6 +197,8 @@ internal sealed class E2eStack : IAsyncDisposable
 
         var cpu = Serve.CpuTime() - cpuBefore;
         var databaseCpu = Db.ServerCpu() - databaseCpuBefore;
+        var rigCpu = RigCpu() - rigCpuBefore;
+        var machine = MachineCpu.Read() - machineBefore;
         var waitSummary = await waits.StopAsync();
         var wal = await waits.WalSinceStartAsync();
         var probed = await probe.StopAsync();
@@ -208,9 +212,12 @@ internal sealed class E2eStack : IAsyncDisposable
             DuplicateDeliveries = Apns.DuplicateDeliveries - duplicatesBefore,
             DatabaseWaits = waitSummary,
             DatabaseCpu = databaseCpu,
+            RigCpu = rigCpu,
+            MachineBusy = machine.BusyShare,
         };
         step(PhaseReport.Describe(result).TrimEnd() +
              $"\n  ledger: push_requested {requested:N0}, push_delivered {delivered:N0}, push_failed {failed:N0}; serve CPU {cpu.TotalSeconds:N1} s; database CPU {databaseCpu.TotalSeconds:N1} s; " +
+             $"benchmark process CPU {rigCpu.TotalSeconds:N1} s; machine busy {machine.BusyShare:P0}; " +
              $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
@@ -222,6 +229,12 @@ internal sealed class E2eStack : IAsyncDisposable
         }
 
         return row;
+    }
+
+    private static TimeSpan RigCpu()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
     }
 
     private async Task<ComponentLink> AcceptLinkAsync(ComponentServer xmpp, CancellationToken ct)

@@ -122,8 +122,8 @@ internal static class EndToEndBenchmark
     private static string Table(Run run, int outstanding)
     {
         var text = new StringBuilder();
-        text.AppendLine("| phase | offered/s | publishes/s | result | unanswered | p50 ms | p99 ms | p99.9 ms | max ms | pushes delivered/s | duplicate deliveries | serve CPU (cores) | CPU µs/publish | database CPU µs/publish | serve peak RSS MiB |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| phase | offered/s | publishes/s | result | unanswered | p50 ms | p99 ms | p99.9 ms | max ms | pushes delivered/s | duplicate deliveries | serve CPU (cores) | CPU µs/publish | database CPU µs/publish | benchmark process CPU µs/publish | machine busy | serve peak RSS MiB |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var row in run.Rows)
         {
             var r = row.Result;
@@ -133,13 +133,13 @@ internal static class EndToEndBenchmark
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"| {r.Phase.Name} | {offered} | {r.RepliesPerSecond:N0} | {resultShare:P1} | {r.Unanswered:N0} | {PhaseReport.Ms(h.ValueAtPercentile(50))} | " +
                 $"{PhaseReport.Ms(h.ValueAtPercentile(99))} | {PhaseReport.Ms(h.ValueAtPercentile(99.9))} | {PhaseReport.Ms(h.Max)} | " +
-                $"{row.DeliveredPerSecond:N0} | {row.DuplicateDeliveries:N0} | {row.CpuCores:N2} | {row.CpuMicrosPerPublish:N0} | {row.DatabaseCpuMicrosPerPublish:N0} | {row.PeakRssBytes / 1048576.0:N0}{(row.PeakRssIsPerPhase ? "" : " (since start)")} |");
+                $"{row.DeliveredPerSecond:N0} | {row.DuplicateDeliveries:N0} | {row.CpuCores:N2} | {row.CpuMicrosPerPublish:N0} | {row.DatabaseCpuMicrosPerPublish:N0} | {row.RigCpuMicrosPerPublish:N0} | {row.MachineBusy:P0} | {row.PeakRssBytes / 1048576.0:N0}{(row.PeakRssIsPerPhase ? "" : " (since start)")} |");
         }
 
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"| ceiling: raw multi-row INSERT (8 connections × 100 rows), events/s | – | {run.InsertCeiling:N0} | | | | | | | | | | | | |");
+            $"| ceiling: raw multi-row INSERT (8 connections × 100 rows), events/s | – | {run.InsertCeiling:N0} | | | | | | | | | | | | | | |");
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"| ceiling: HTTP/2 to the mock (1 connection, 100 in flight), requests/s | – | {run.H2Ceiling:N0} | | | | | | | | | | | | |");
+            $"| ceiling: HTTP/2 to the mock (1 connection, 100 in flight), requests/s | – | {run.H2Ceiling:N0} | | | | | | | | | | | | | | |");
         var best = run.Rows.Count > 0 ? run.Rows.Max(r => r.Result.RepliesPerSecond) : 0;
         var bestDelivered = run.Rows.Count > 0 ? run.Rows.Max(r => r.DeliveredPerSecond) : 0;
         var lower = Math.Min(run.InsertCeiling, run.H2Ceiling);

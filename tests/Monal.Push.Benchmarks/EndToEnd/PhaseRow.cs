@@ -30,4 +30,12 @@ internal sealed record PhaseRow(
     public TimeSpan DatabaseCpu { get; init; }
 
     public double DatabaseCpuMicrosPerPublish => Result.Answered > 0 ? DatabaseCpu.TotalMilliseconds * 1000 / Result.Answered : 0;
+
+    /// <summary>CPU the benchmark process used during the phase: the load generator playing the XMPP server, the mock APNs and the samplers.</summary>
+    public TimeSpan RigCpu { get; init; }
+
+    public double RigCpuMicrosPerPublish => Result.Answered > 0 ? RigCpu.TotalMilliseconds * 1000 / Result.Answered : 0;
+
+    /// <summary>The share of the machine's cores that was busy during the phase, every process counted.</summary>
+    public double MachineBusy { get; init; }
 }

@@ -20,7 +20,7 @@ internal static partial class Log
     [LoggerMessage(1013, LogLevel.Information, "Stopped the embedded PostgreSQL")]
     public static partial void EmbeddedPostgresStopped(ILogger logger);
 
-    [LoggerMessage(1020, LogLevel.Debug, "A batch of {Count} appends failed with {SqlState}; retrying each alone")]
+    [LoggerMessage(1020, LogLevel.Debug, "A batch of {Count} appends failed with {SqlState}; retrying it in halves")]
     public static partial void BatchSplit(ILogger logger, int count, string sqlState);
 
     [LoggerMessage(1022, LogLevel.Debug, "Could not notify feed readers of a committed append ({Error}); they will poll")]

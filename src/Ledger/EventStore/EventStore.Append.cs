@@ -80,8 +80,11 @@ public sealed partial class EventStore
 
     /// <summary>
     /// Commits a batch in one round trip and completes each caller. If the shared transaction fails for a reason
-    /// that may belong to one caller only (a conflict, a refusal, a deadlock), each append is retried alone so
-    /// that only the culprit fails. Connection failures fail every caller: none of them was told "done".
+    /// that may belong to one caller only (a conflict, a refusal, a deadlock), the batch is split in halves and each
+    /// half committed in turn, again split while it fails, so that only the culprits fail: one refused append in a
+    /// batch of n costs about 2 log2(n) commits instead of n (each append alone), which a steady trickle of refusals
+    /// (publishes to erased devices) made the whole ledger pay. Connection failures fail every caller: none of them
+    /// was told "done".
     /// </summary>
     internal async Task ExecuteBatchAsync(IReadOnlyList<PendingAppend> batch, CancellationToken ct)
     {
@@ -101,10 +104,10 @@ public sealed partial class EventStore
         catch (PostgresException ex) when (batch.Count > 1 && IsPerCaller(ex))
         {
             Log.BatchSplit(_logger, batch.Count, ex.SqlState);
-            foreach (var single in batch)
-            {
-                await ExecuteBatchAsync([single], ct);
-            }
+            // In order: appends to one stream keep their order across the halves.
+            var half = batch.Count / 2;
+            await ExecuteBatchAsync(Slice(batch, 0, half), ct);
+            await ExecuteBatchAsync(Slice(batch, half, batch.Count - half), ct);
         }
         catch (PostgresException ex) when (batch.Count == 1)
         {
@@ -130,6 +133,17 @@ public sealed partial class EventStore
                 p.Completion.TrySetException(ex);
             }
         }
+    }
+
+    private static PendingAppend[] Slice(IReadOnlyList<PendingAppend> batch, int start, int count)
+    {
+        var slice = new PendingAppend[count];
+        for (var i = 0; i < count; i++)
+        {
+            slice[i] = batch[start + i];
+        }
+
+        return slice;
     }
 
     private static bool IsPerCaller(PostgresException ex) =>

@@ -124,6 +124,36 @@ public sealed class EventStoreAppendTests
     }
 
     [Fact]
+    public async Task ExecuteBatch_Should_FailOnlyTheCulpritInAFewCommits_When_OneAppendOfABatchIsRefused()
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit: false);
+        var taken = Guid.CreateVersion7();
+        await store.AppendAsync(taken, "device", ExpectedVersion.NoStream, [Registered(taken)]);
+        var commits = new List<int>();
+        store.BatchCommitted += n => { lock (commits) { commits.Add(n); } };
+
+        // 64 appends in one batch, as a group-commit writer takes them; the 41st expects a stream that exists to be new.
+        var batch = Enumerable.Range(0, 64).Select(i =>
+        {
+            var id = i == 40 ? taken : Guid.CreateVersion7();
+            return new PendingAppend(id, "device", ExpectedVersion.NoStream, [Registered(id)], null);
+        }).ToArray();
+        await store.ExecuteBatchAsync(batch, CancellationToken.None);
+
+        await Assert.ThrowsAsync<StreamVersionConflictException>(() => batch[40].Completion.Task);
+        foreach (var ok in batch.Where((_, i) => i != 40))
+        {
+            Assert.Equal(1, (await ok.Completion.Task).Version);
+            Assert.Single(await store.ReadStreamAsync(ok.StreamId));
+        }
+
+        // Halving: 63 appends committed in at most 2 log2(64) transactions (each append alone took 63).
+        Assert.Equal(63, commits.Sum());
+        Assert.True(commits.Count <= 12, $"{commits.Count} commits for one refused append in 64: [{string.Join(", ", commits)}]");
+        Assert.Single(await store.ReadStreamAsync(taken));
+    }
+
+    [Fact]
     public async Task AppendAsync_Should_MeasureTheWaitForAWriterAndEachCommit_When_GroupCommitting()
     {
         // Process-wide instruments: other tests add to them, so count what this test's appends add at least.

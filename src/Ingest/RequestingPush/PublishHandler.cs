@@ -37,6 +37,7 @@ internal sealed class PublishHandler(
     ILogger<PublishHandler> logger) : IPublishHandler, IDisposable
 {
     private readonly IngestOptions _options = options.Value;
+    private readonly DeadTokenMemory _deadTokens = new(clock);
     private readonly SemaphoreSlim _working = new(options.Value.MaxConcurrentPublishes, options.Value.MaxConcurrentPublishes);
 
     public void Dispose() => _working.Dispose();
@@ -162,6 +163,11 @@ internal sealed class PublishHandler(
         }
 
         var id = hash.StatelessDeviceId(module, token);
+        if (_deadTokens.IsDead(id))
+        {
+            return (id, null, PublishOutcome.ItemNotFound);
+        }
+
         var throttled = await throttle.RunAsync(id, async notBefore =>
         {
             var device = await devices.FindAsync(id, ct);
@@ -227,6 +233,7 @@ internal sealed class PublishHandler(
         {
             // Apple declared this token dead (dead_tokens, migrations/0007): the device stays unknown, and the key
             // made for it a moment ago encrypts nothing that was stored.
+            _deadTokens.Remember(id);
             await dataKeys.DeleteAsync(id, CancellationToken.None);
             Log.DeadTokenRefused(logger, hash.Redact(id), module);
             return PublishOutcome.ItemNotFound;

@@ -1,3 +1,4 @@
+using Monal.Push.Ingest.RequestingPush;
 using Monal.Push.Ingest.Stanzas;
 using Monal.Push.Ledger.EventStore;
 using Monal.Push.Ledger.Events;
@@ -49,6 +50,49 @@ public sealed class DeadTokenTests
         {
             Assert.Equal(0, await ingest.RowsContainingAsync("dead_tokens", part));
         }
+    }
+
+    [Fact]
+    public async Task HandleAsync_Should_NotUseUpTheDomainsNewDeviceQuota_When_AServerKeepsPublishingToAnErasedDeadToken()
+    {
+        // A server that ignores item-not-found (or publishes to dead tokens on purpose) must not cost the ledger a
+        // refused append each time, nor take the new-device quota its genuine new devices need.
+        var clock = new ManualClock();
+        var limits = IngestHarness.Unlimited();
+        limits.NewDeviceBurst = 4;
+        limits.NewDevicesPerHour = 4;
+        await using var ingest = await IngestHarness.CreateAsync(clock, limits: limits);
+        var domain = $"stubborn-{Guid.NewGuid():N}.example";
+        PublishRequest From(string token) => IngestHarness.Stateless(token) with { FromDomain = domain };
+        var dead = IngestHarness.NewToken();
+        var id = ingest.StatelessId(dead);
+        Assert.True((await ingest.Publish.HandleAsync(From(dead), CancellationToken.None)).IsAccepted);
+        await DeclareDeadAsync(ingest, id, "Unregistered", clock.GetUtcNow().AddDays(-1));
+        Assert.True(await ingest.Store.DeleteStreamAsync(id) > 0);
+
+        var again = new List<PublishOutcome>();
+        for (var i = 0; i < 20; i++)
+        {
+            clock.Advance(Window);
+            again.Add(await ingest.Publish.HandleAsync(From(dead), CancellationToken.None));
+        }
+
+        var fresh = new[] { IngestHarness.NewToken(), IngestHarness.NewToken() };
+        var freshOutcomes = new List<PublishOutcome>();
+        foreach (var token in fresh)
+        {
+            freshOutcomes.Add(await ingest.Publish.HandleAsync(From(token), CancellationToken.None));
+        }
+
+        Assert.All(again, o => Assert.Equal(PublishOutcome.ItemNotFound, o));
+        Assert.All(freshOutcomes, o => Assert.True(o.IsAccepted, o.Condition));
+        Assert.Equal(0L, await CountAsync(ingest, "select count(*) from data_keys where device_id = $1", id));
+        Assert.Equal(0L, await CountAsync(ingest, "select count(*) from devices where device_id = $1", id));
+
+        // Remembered for a while, not forever: later, the database is asked again, and still says dead.
+        clock.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(PublishOutcome.ItemNotFound, await ingest.Publish.HandleAsync(From(dead), CancellationToken.None));
+        Assert.Equal(0L, await CountAsync(ingest, "select count(*) from devices where device_id = $1", id));
     }
 
     [Fact]

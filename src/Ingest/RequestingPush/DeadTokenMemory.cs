@@ -22,9 +22,6 @@ internal sealed class DeadTokenMemory(TimeProvider clock)
 
     private readonly ConcurrentDictionary<Guid, long> _until = new();
 
-    /// <summary>Ids remembered now (for tests).</summary>
-    internal int Count => _until.Count;
-
     public bool IsDead(Guid deviceId)
     {
         if (!_until.TryGetValue(deviceId, out var until))

@@ -1,6 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Monal.Push.Ledger;
-using Monal.Push.Ledger.Embedded;
+using Monal.Push.Tests.Fixtures;
 using Npgsql;
 
 namespace Monal.Push.Tests.Ledger;
@@ -16,10 +15,9 @@ public sealed class EmbeddedPostgresBudgetTests
     [Fact]
     public async Task ConnectionString_Should_LeaveThePoolToServesBudget_When_ServeRunsOnTheEmbeddedCluster()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "monal-test-" + Guid.NewGuid().ToString("N")[..8]);
+        var (cluster, folder) = await TestDatabase.PrivateClusterAsync();
         try
         {
-            await using var cluster = await EmbeddedPostgres.StartAsync(folder, NullLogger.Instance);
             var connectionString = cluster.ConnectionString();
             var builder = new NpgsqlDataSourceBuilder(connectionString);
 
@@ -34,14 +32,8 @@ public sealed class EmbeddedPostgresBudgetTests
         }
         finally
         {
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-                // Best effort: the test run's sweep removes a folder left behind.
-            }
+            await cluster.DisposeAsync();
+            Directory.Delete(folder, recursive: true);
         }
     }
 }

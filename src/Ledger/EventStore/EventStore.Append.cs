@@ -106,8 +106,8 @@ public sealed partial class EventStore
             Log.BatchSplit(_logger, batch.Count, ex.SqlState);
             // In order: appends to one stream keep their order across the halves.
             var half = batch.Count / 2;
-            await ExecuteBatchAsync(Slice(batch, 0, half), ct);
-            await ExecuteBatchAsync(Slice(batch, half, batch.Count - half), ct);
+            await ExecuteBatchAsync([.. batch.Take(half)], ct);
+            await ExecuteBatchAsync([.. batch.Skip(half)], ct);
         }
         catch (PostgresException ex) when (batch.Count == 1)
         {
@@ -133,17 +133,6 @@ public sealed partial class EventStore
                 p.Completion.TrySetException(ex);
             }
         }
-    }
-
-    private static PendingAppend[] Slice(IReadOnlyList<PendingAppend> batch, int start, int count)
-    {
-        var slice = new PendingAppend[count];
-        for (var i = 0; i < count; i++)
-        {
-            slice[i] = batch[start + i];
-        }
-
-        return slice;
     }
 
     private static bool IsPerCaller(PostgresException ex) =>

@@ -164,6 +164,36 @@ public sealed class MockApnsServerTests : IDisposable
     }
 
     [Fact]
+    public async Task Mock_Should_RefuseATamperedSignature_When_TheSameClaimsWereAcceptedBefore()
+    {
+        await using var mock = await StartMockAsync();
+        var valid = _jwt.GetAuthorizationHeader();
+        var signature = valid[(valid.LastIndexOf('.') + 1)..];
+        var tampered = valid[..(valid.LastIndexOf('.') + 1)] + (signature[0] == 'A' ? 'B' : 'A') + signature[1..];
+
+        var (accepted, _) = await PostAsync(mock, _ => { }, authorization: valid);
+        var (refused, body) = await PostAsync(mock, _ => { }, authorization: tampered);
+        var (acceptedAgain, _) = await PostAsync(mock, _ => { }, authorization: valid);
+
+        Assert.Equal((200, 403, 200), (accepted, refused, acceptedAgain));
+        Assert.Contains("InvalidProviderToken", body);
+    }
+
+    [Fact]
+    public async Task Mock_Should_AnswerExpiredProviderToken_When_AnAcceptedTokenIsSentAgainAfterAnHour()
+    {
+        await using var mock = await StartMockAsync();
+        var authorization = _jwt.GetAuthorizationHeader();
+
+        var (fresh, _) = await PostAsync(mock, _ => { }, authorization: authorization);
+        _time.Advance(TimeSpan.FromMinutes(61));
+        var (stale, body) = await PostAsync(mock, _ => { }, authorization: authorization);
+
+        Assert.Equal((200, 403), (fresh, stale));
+        Assert.Contains("ExpiredProviderToken", body);
+    }
+
+    [Fact]
     public async Task Mock_Should_AnswerTooManyProviderTokenUpdates_When_KeyChangesTokenWithin20Minutes()
     {
         await using var mock = await StartMockAsync(enforceTokenUpdates: true);

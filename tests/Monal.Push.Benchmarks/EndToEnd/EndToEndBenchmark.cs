@@ -34,27 +34,52 @@ internal static class EndToEndBenchmark
             var dll = BenchSession.ServeDll(BenchSession.RepositoryRoot());
             var loadBefore = BenchSession.LoadAverage();
             BenchSession.Step($"load average {loadBefore}");
-            var run = await RunOnceAsync(options, dll, BenchSession.Step, ct);
+            var run = await RunOnceAsync(options, dll, BenchSession.Step, ct, settle: true);
             Console.WriteLine();
             Console.WriteLine(Table(run, options.Outstanding));
             Console.WriteLine();
+            if (run.Settled is { } settled)
+            {
+                Console.WriteLine(settled.Describe());
+            }
+
             Console.WriteLine($"command: {command}");
             Console.WriteLine(BenchSession.Machine(run.PgVersion));
             Console.WriteLine($"devices: {options.Devices:N0} ({run.Registered:N0} registered over HTTP at {run.RegisteredPerSecond:N0}/s); " +
                               $"mock APNs served {run.ApnsServed:N0} pushes, {run.Duplicates:N0} of them a second time; serve log {run.LogBytes / 1024.0:N0} KiB; " +
                               $"late replies {run.LateReplies:N0}, stray replies {run.StrayReplies:N0}");
             Console.WriteLine($"load average (1, 5, 15 min) before: {loadBefore}; after: {BenchSession.LoadAverage()}");
-            return run.Rows.Any(r => r.Result.Answered == 0) ? 1 : 0;
+            return run.Rows.Any(r => r.Result.Answered == 0) || run.Settled is { Complete: false } ? 1 : 0;
         });
     }
 
     /// <summary>What one run measured, for the table and for <see cref="AbBenchmark"/>.</summary>
     internal sealed record Run(
         IReadOnlyList<PhaseRow> Rows, double InsertCeiling, double H2Ceiling, string PgVersion, int Registered, double RegisteredPerSecond,
-        long ApnsServed, long Duplicates, long LogBytes, long LateReplies, long StrayReplies);
+        long ApnsServed, long Duplicates, long LogBytes, long LateReplies, long StrayReplies)
+    {
+        /// <summary>Every acknowledged push after the last phase, once the delivery queue drained; null in A/B runs.</summary>
+        public Settlement? Settled { get; init; }
+    }
+
+    /// <summary>
+    /// The whole run's pushes once the queue drained after the last phase: a publish is answered `result` only after
+    /// its `PushRequested` is durable, so every request in the ledger is an acknowledged push, and each must end
+    /// delivered or failed (the mock's 410s), however far delivery fell behind the publishes during the phases.
+    /// </summary>
+    internal sealed record Settlement(
+        long Requested, long Delivered, long Refused, long WithoutOutcome, long TwoOutcomes, long Queued, TimeSpan DrainTime)
+    {
+        public bool Complete => Queued == 0 && WithoutOutcome == 0 && TwoOutcomes == 0;
+
+        public string Describe() => string.Create(CultureInfo.InvariantCulture,
+            $"every acknowledged push: {Requested:N0} requested; {Delivered:N0} delivered, {Refused:N0} refused for good (the mock's 410s), " +
+            $"{WithoutOutcome:N0} without a final outcome, {TwoOutcomes:N0} with two; the delivery queue drained {DrainTime.TotalSeconds:N1} s " +
+            $"after the last phase ({Queued:N0} left)");
+    }
 
     /// <summary>Starts a stack with serve from <paramref name="dll"/>, runs the warm-up and the phases, stops the stack.</summary>
-    internal static async Task<Run> RunOnceAsync(E2eOptions options, string dll, Action<string> step, CancellationToken ct)
+    internal static async Task<Run> RunOnceAsync(E2eOptions options, string dll, Action<string> step, CancellationToken ct, bool settle = false)
     {
         // The log outlives the work folder, so a slow or failed run can be read afterwards.
         var logPath = Path.Combine(Path.GetTempPath(), "monal-e2e-serve.log");
@@ -79,9 +104,58 @@ internal static class EndToEndBenchmark
             }
         }
 
+        Settlement? settled = null;
+        if (settle)
+        {
+            var (queued, drainTime) = await DrainQueueAsync(stack, ct);
+            settled = await SettleAsync(stack, queued, drainTime, ct);
+            step(settled.Describe());
+        }
+
         return new Run(rows, stack.InsertCeiling, stack.H2Ceiling, stack.PgVersion, stack.Registration.Registered,
             stack.Registration.PerSecond, stack.Apns.RequestCount - stack.ApnsBaseline, stack.Apns.DuplicateDeliveries,
-            new FileInfo(stack.Serve.LogPath).Length, stack.Runner.LateReplies, stack.Runner.StrayReplies);
+            new FileInfo(stack.Serve.LogPath).Length, stack.Runner.LateReplies, stack.Runner.StrayReplies)
+        {
+            Settled = settled,
+        };
+    }
+
+    /// <summary>Every push of the run by push id: requested, and which final outcome (if any) its stream recorded.</summary>
+    private static async Task<Settlement> SettleAsync(E2eStack stack, long queued, TimeSpan drainTime, CancellationToken ct)
+    {
+        // A final outcome: delivered, failed for good (a transient failure is retried), or the token declared dead
+        // (410, in the events table) or wrong for its topic.
+        await using var cmd = stack.Db.DataSource.CreateCommand("""
+            with requested as (select (data->>'push_id')::uuid as push_id from push_events where type = 'push_requested.v1'),
+            final as (
+                select (data->>'push_id')::uuid as push_id, type from push_events
+                where type = 'push_delivered.v1' or (type = 'push_failed.v1' and not (data->>'transient')::boolean)
+                union all
+                select (data->>'push_id')::uuid, type from events where type in ('token_invalidated.v1', 'token_rejected.v1'))
+            select (select count(*) from requested),
+                   (select count(*) from final where type = 'push_delivered.v1'),
+                   (select count(*) from final where type <> 'push_delivered.v1'),
+                   (select count(*) from requested r where not exists (select 1 from final f where f.push_id = r.push_id)),
+                   (select count(*) from (select push_id from final group by push_id having count(*) > 1) twice)
+            """);
+        cmd.CommandTimeout = 300;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return new Settlement(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), queued, drainTime);
+    }
+
+    /// <summary>Waits (up to 5 minutes) until the delivery queue is empty; returns what is left and how long it took.</summary>
+    private static async Task<(long Left, TimeSpan Elapsed)> DrainQueueAsync(E2eStack stack, CancellationToken ct)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var queued = stack.Db.DataSource.CreateCommand("select count(*) from push_queue");
+        long left;
+        while ((left = (long)(await queued.ExecuteScalarAsync(ct))!) > 0 && started.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            await Task.Delay(500, ct);
+        }
+
+        return (left, started.Elapsed);
     }
 
     /// <summary>Publishes once to every stateless device (closed loop), so that the phases after it find them all.</summary>
@@ -98,15 +172,8 @@ internal static class EndToEndBenchmark
         step("priming: " + PhaseReport.Describe(result).TrimEnd());
 
         // The priming's pushes are delivered before the steady phases start: they must not compete with them.
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        await using var queued = stack.Db.DataSource.CreateCommand("select count(*) from push_queue");
-        long left;
-        while ((left = (long)(await queued.ExecuteScalarAsync(ct))!) > 0 && started.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            await Task.Delay(500, ct);
-        }
-
-        step($"priming: delivery backlog drained in {started.Elapsed.TotalSeconds:N1} s ({left:N0} left)");
+        var (left, elapsed) = await DrainQueueAsync(stack, ct);
+        step($"priming: delivery backlog drained in {elapsed.TotalSeconds:N1} s ({left:N0} left)");
     }
 
     private static LoadPhase[] Phases(E2eOptions options, string mix) =>

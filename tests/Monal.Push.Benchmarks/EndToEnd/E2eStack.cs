@@ -189,6 +189,7 @@ internal sealed class E2eStack : IAsyncDisposable
         await using var waits = await WaitSampler.StartAsync(Db.DataSource);
         await using var probe = CommitProbe.Start(Db.DataSource);
         var scrapeBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
+        var rigGcBefore = PhaseGc.Rig();
         PhaseResult result;
         await using (tracePath is not null ? CpuTrace.Start(Serve.Id, phase.Duration, tracePath) : null)
         {
@@ -206,6 +207,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var commits = scrapeBefore is null || scrapeAfter is null
             ? "" : ServeHistograms.Parse(scrapeAfter).Since(ServeHistograms.Parse(scrapeBefore));
         var memory = scrapeAfter is null ? "" : ServeMemory.Describe(scrapeAfter, Serve.Rss(), Serve.RssParts());
+        var collections = PhaseGc.Describe(scrapeBefore, scrapeAfter, rigGcBefore, result.EndedAt - result.StartedAt);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {
@@ -222,7 +224,8 @@ internal sealed class E2eStack : IAsyncDisposable
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
              (commits.Length > 0 ? $"\n  group commit: {commits}" : "") +
-             (memory.Length > 0 ? $"\n  serve memory at the phase's end: {memory}" : ""));
+             (memory.Length > 0 ? $"\n  serve memory at the phase's end: {memory}" : "") +
+             $"\n  garbage collections: {collections}");
         if (Runner.Reading.IsCompleted || Serve.HasExited)
         {
             throw new BenchmarkFailedException($"the component link closed during {phase.Name}:\n{await Serve.TailAsync(30)}");

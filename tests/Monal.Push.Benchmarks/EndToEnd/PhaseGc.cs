@@ -1,0 +1,69 @@
+using System.Globalization;
+
+namespace Monal.Push.Benchmarks.EndToEnd;
+
+/// <summary>
+/// The garbage collections during a phase, in serve (the System.Runtime meter's `dotnet.gc.collections` and
+/// `dotnet.gc.pause.time` on its `/metrics`, scraped before and after) and in the benchmark process itself (whose
+/// pauses delay reading replies, and so are charged to the latencies as well): how many, and how long everything
+/// stood still in all. A tail that GC pauses make shows here.
+/// </summary>
+internal static class PhaseGc
+{
+    private const string Collections = "dotnet_gc_collections";
+    private const string PauseTime = "dotnet_gc_pause_time";
+
+    /// <summary>The benchmark process's own count and pause so far.</summary>
+    public static (int Collections, TimeSpan Paused) Rig() => (GC.CollectionCount(0), GC.GetTotalPauseDuration());
+
+    public static string Describe(string? scrapeBefore, string? scrapeAfter, (int Collections, TimeSpan Paused) rigBefore, TimeSpan phase)
+    {
+        var (rigCollections, rigPaused) = Rig();
+        var rig = string.Create(CultureInfo.InvariantCulture,
+            $"benchmark process {rigCollections - rigBefore.Collections:N0} collections, paused {(rigPaused - rigBefore.Paused).TotalMilliseconds:N0} ms");
+        if (scrapeBefore is null || scrapeAfter is null)
+        {
+            return rig;
+        }
+
+        var before = Read(scrapeBefore);
+        var after = Read(scrapeAfter);
+        if (after.Pause == 0 && after.ByGeneration.Count == 0)
+        {
+            return rig;
+        }
+
+        var generations = after.ByGeneration
+            .Select(g => (g.Key, Count: g.Value - before.ByGeneration.GetValueOrDefault(g.Key)))
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => $"{g.Key} {g.Count:N0}");
+        var paused = after.Pause - before.Pause;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"serve {string.Join(", ", generations)}, paused {paused * 1000:N0} ms in all ({paused / phase.TotalSeconds:P1} of the phase); {rig}");
+    }
+
+    private static (Dictionary<string, double> ByGeneration, double Pause) Read(string scrape)
+    {
+        var byGeneration = new Dictionary<string, double>(StringComparer.Ordinal);
+        double pause = 0;
+        foreach (var line in scrape.Split('\n'))
+        {
+            if (line.StartsWith('#') || line.Length == 0)
+            {
+                continue;
+            }
+
+            if (line.StartsWith(Collections, StringComparison.Ordinal))
+            {
+                var generation = PrometheusLine.Label(line, "gc_heap_generation") ?? "?";
+                byGeneration[generation] = byGeneration.GetValueOrDefault(generation) + PrometheusLine.Value(line);
+            }
+            else if (line.StartsWith(PauseTime, StringComparison.Ordinal))
+            {
+                pause += PrometheusLine.Value(line);
+            }
+        }
+
+        return (byGeneration, pause);
+    }
+}

@@ -14,6 +14,16 @@ internal sealed class ComponentLink(TcpClient client, NetworkStream stream, XmlR
 
     public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => stream.WriteAsync(bytes, ct);
 
+    /// <summary>
+    /// Writes on the calling thread (the open loop's own thread, which must not wait for a thread-pool hop to send on
+    /// time). Blocks while the component does not read, as the asynchronous write waits; a cancelled run closes the
+    /// socket, which ends a blocked write.
+    /// </summary>
+    public void Write(ReadOnlySpan<byte> bytes) => stream.Write(bytes);
+
+    /// <summary>Closes the socket at once (no stream trailer): ends a blocked <see cref="Write"/> and the read loop.</summary>
+    public void Abort() => client.Close();
+
     /// <summary>Calls <paramref name="onReply"/> for each IQ result or error, on this task, until the stream ends.</summary>
     public async Task ReadRepliesAsync(Action<Reply> onReply, CancellationToken ct)
     {

@@ -67,8 +67,9 @@ internal sealed class LoadRunner : IAsyncDisposable
         recorder.StartTicks = start;
         _current = recorder;
         _sequential = phase.EachStatelessDeviceOnce;
+        var lateness = new LatencyHistogram();
         var sent = phase.IsOpenLoop
-            ? await OpenLoopAsync(phase, start, deadline, ct)
+            ? await OpenLoopAsync(phase, start, deadline, lateness, ct)
             : await ClosedLoopAsync(phase, recorder, start, ct);
 
         var sendWindow = Stopwatch.GetElapsedTime(start);
@@ -82,10 +83,29 @@ internal sealed class LoadRunner : IAsyncDisposable
         _current = null;
         var (histogram, outcomes, latencyByOutcome, answered, lastReply) = recorder.Snapshot();
         var replyWindow = lastReply > start ? Stopwatch.GetElapsedTime(start, lastReply) : sendWindow;
-        return new PhaseResult(phase, startedAt, DateTimeOffset.UtcNow, sendWindow, replyWindow, sent, answered, histogram, outcomes, latencyByOutcome);
+        return new PhaseResult(phase, startedAt, DateTimeOffset.UtcNow, sendWindow, replyWindow, sent, answered, histogram, outcomes, latencyByOutcome)
+        {
+            SendLateness = phase.IsOpenLoop ? lateness : null,
+        };
     }
 
-    private async Task<long> OpenLoopAsync(LoadPhase phase, long start, long deadline, CancellationToken ct)
+    /// <summary>
+    /// The open loop runs on a thread of its own and sleeps with <see cref="Thread.Sleep(int)"/> between sends: a
+    /// <c>Task.Delay(1)</c> loop woke through the timer queue and a thread-pool hop, and sent its publishes a median
+    /// 2.0 ms (p99 4.4 ms) after their schedule at 1,000/s, which every latency measured from the schedule carried.
+    /// </summary>
+    private Task<long> OpenLoopAsync(LoadPhase phase, long start, long deadline, LatencyHistogram lateness, CancellationToken ct) =>
+        Task.Factory.StartNew(
+            () =>
+            {
+                using var abort = ct.Register(_link.Abort);
+                return OpenLoop(phase, start, deadline, lateness, ct);
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+
+    private long OpenLoop(LoadPhase phase, long start, long deadline, LatencyHistogram lateness, CancellationToken ct)
     {
         var rate = phase.Rate!.Value;
         var total = Math.Min(phase.MaxRequests, (long)Math.Ceiling(rate * phase.Duration.TotalSeconds));
@@ -105,19 +125,27 @@ internal sealed class LoadRunner : IAsyncDisposable
             if (due <= i || Interlocked.Read(ref _outstanding) > RingMask - MaxBatch)
             {
                 // The next publish is not due yet (or the ring is full: it will count as late from its schedule).
-                await Task.Delay(1, ct);
+                Thread.Sleep(1);
                 continue;
             }
 
             _buffer.ResetWrittenCount();
             var unixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var first = i;
             var end = Math.Min(due, i + MaxBatch);
             for (; i < end; i++)
             {
                 Append(start + (long)(i * ticksPerRequest), unixMs);
             }
 
-            await _link.WriteAsync(_buffer.WrittenMemory, ct);
+            _link.Write(_buffer.WrittenSpan);
+            // How late each publish left against its schedule: the sender's own share of every latency measured
+            // from the schedule (its timer's granularity, its wake-ups), which no server can take away.
+            var written = Stopwatch.GetTimestamp();
+            for (var k = first; k < end; k++)
+            {
+                lateness.Record(Math.Max(0, (long)((written - (start + (long)(k * ticksPerRequest))) / TicksPerMicrosecond)));
+            }
         }
 
         return i;

@@ -22,6 +22,13 @@ internal static class PhaseReport
             $"  latency ms: p50 {Ms(h.ValueAtPercentile(50))}  p90 {Ms(h.ValueAtPercentile(90))}  p99 {Ms(h.ValueAtPercentile(99))}  ");
         text.Append(CultureInfo.InvariantCulture,
             $"p99.9 {Ms(h.ValueAtPercentile(99.9))}  max {Ms(h.Max)}  mean {h.Mean / 1000:N2}\n");
+        if (r.SendLateness is { TotalCount: > 0 } late)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"  sent late against the schedule, ms (the generator's own share of the latencies): p50 {Ms(late.ValueAtPercentile(50))}  " +
+                $"p99 {Ms(late.ValueAtPercentile(99))}  max {Ms(late.Max)}\n");
+        }
+
         foreach (var category in Enum.GetValues<RequestCategory>())
         {
             var rows = r.Outcomes.Where(o => o.Key.Category == category).OrderByDescending(o => o.Value).ToList();

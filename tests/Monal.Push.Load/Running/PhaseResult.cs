@@ -16,6 +16,12 @@ internal sealed record PhaseResult(
     IReadOnlyDictionary<(RequestCategory Category, string Outcome), long> Outcomes,
     IReadOnlyDictionary<(RequestCategory Category, string Outcome), LatencyHistogram> LatencyByOutcome)
 {
+    /// <summary>
+    /// Open loop: how late each publish was written to the link against its schedule (µs). The latencies are measured
+    /// from the schedule, so this is the sender's own share of them. Null for a closed loop.
+    /// </summary>
+    public LatencyHistogram? SendLateness { get; init; }
+
     public long Unanswered => Sent - Answered;
 
     /// <summary>Replies per second from the phase start to the last reply.</summary>

@@ -207,7 +207,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var commits = scrapeBefore is null || scrapeAfter is null
             ? "" : ServeHistograms.Parse(scrapeAfter).Since(ServeHistograms.Parse(scrapeBefore));
         var memory = scrapeAfter is null ? "" : ServeMemory.Describe(scrapeAfter, Serve.Rss(), Serve.RssParts());
-        var collections = PhaseGc.Describe(scrapeBefore, scrapeAfter, rigGcBefore, result.EndedAt - result.StartedAt);
+        var collections = PhaseGc.Describe(scrapeBefore, scrapeAfter, rigGcBefore, result.EndedAt - result.StartedAt, result.Answered);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
         {

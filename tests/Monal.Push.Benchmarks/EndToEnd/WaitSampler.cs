@@ -31,19 +31,22 @@ internal sealed class WaitSampler : IAsyncDisposable
         return sampler;
     }
 
-    // Commits, WAL flushes and WAL volume so far (pg_stat_database, pg_stat_wal; PostgreSQL 14 or later).
+    // Commits, WAL flushes and WAL volume so far (pg_stat_database, pg_stat_wal; PostgreSQL 14 or later), and the
+    // checkpoints completed with their write and sync time (pg_stat_bgwriter, PostgreSQL 15 or earlier): a commit
+    // stalled behind a checkpoint's fsyncs shows there.
     private static async Task<double[]?> ReadWalAsync(NpgsqlDataSource dataSource)
     {
         try
         {
             await using var cmd = dataSource.CreateCommand("""
                 select (select xact_commit from pg_stat_database where datname = current_database())::float8,
-                       wal_sync::float8, wal_records::float8, wal_fpi::float8, wal_bytes::float8
-                from pg_stat_wal
+                       wal_sync::float8, wal_records::float8, wal_fpi::float8, wal_bytes::float8,
+                       (checkpoints_timed + checkpoints_req)::float8, checkpoint_write_time, checkpoint_sync_time
+                from pg_stat_wal, pg_stat_bgwriter
                 """);
             await using var reader = await cmd.ExecuteReaderAsync();
             await reader.ReadAsync();
-            return [reader.GetDouble(0), reader.GetDouble(1), reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4)];
+            return [.. Enumerable.Range(0, 8).Select(reader.GetDouble)];
         }
         catch (NpgsqlException)
         {
@@ -51,7 +54,7 @@ internal sealed class WaitSampler : IAsyncDisposable
         }
     }
 
-    /// <summary>Commits, WAL flushes, records, full-page images and bytes per second since the start (after <see cref="StopAsync"/>).</summary>
+    /// <summary>Commits, WAL flushes, records, full-page images and bytes per second since the start, and the checkpoints completed meanwhile.</summary>
     public async Task<string> WalSinceStartAsync()
     {
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalSeconds;
@@ -62,8 +65,10 @@ internal sealed class WaitSampler : IAsyncDisposable
         }
 
         double Rate(int i) => (after[i] - _walBefore[i]) / seconds;
+        double Since(int i) => after[i] - _walBefore[i];
         return string.Create(CultureInfo.InvariantCulture,
-            $"commits {Rate(0):N0}/s, WAL flushes {Rate(1):N0}/s, WAL records {Rate(2):N0}/s, full-page images {Rate(3):N0}/s, WAL {Rate(4) / 1048576:N1} MiB/s");
+            $"commits {Rate(0):N0}/s, WAL flushes {Rate(1):N0}/s, WAL records {Rate(2):N0}/s, full-page images {Rate(3):N0}/s, WAL {Rate(4) / 1048576:N1} MiB/s; " +
+            $"checkpoints completed {Since(5):N0} (writing {Since(6) / 1000:N1} s, syncing {Since(7) / 1000:N1} s)");
     }
 
     /// <summary>Stops sampling and describes the most frequent states, as the average number of backends in each.</summary>

@@ -51,23 +51,18 @@ internal static class PhaseGc
     {
         var byGeneration = new Dictionary<string, double>(StringComparer.Ordinal);
         double pause = 0, allocated = 0;
-        foreach (var line in scrape.Split('\n'))
+        foreach (var line in PrometheusLine.Samples(scrape))
         {
-            if (line.StartsWith('#') || line.Length == 0)
-            {
-                continue;
-            }
-
-            if (line.StartsWith(Collections, StringComparison.Ordinal))
+            if (PrometheusLine.IsSeries(line, Collections))
             {
                 var generation = PrometheusLine.Label(line, "gc_heap_generation") ?? "?";
                 byGeneration[generation] = byGeneration.GetValueOrDefault(generation) + PrometheusLine.Value(line);
             }
-            else if (line.StartsWith(PauseTime, StringComparison.Ordinal))
+            else if (PrometheusLine.IsSeries(line, PauseTime))
             {
                 pause += PrometheusLine.Value(line);
             }
-            else if (line.StartsWith(Allocated, StringComparison.Ordinal))
+            else if (PrometheusLine.IsSeries(line, Allocated))
             {
                 allocated += PrometheusLine.Value(line);
             }

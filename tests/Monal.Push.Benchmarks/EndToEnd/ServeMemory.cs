@@ -19,23 +19,18 @@ internal static class ServeMemory
     {
         double committed = 0, fragmentation = 0;
         var generations = new List<(string Name, double Bytes)>();
-        foreach (var line in scrape.Split('\n'))
+        foreach (var line in PrometheusLine.Samples(scrape))
         {
-            if (line.StartsWith('#') || line.Length == 0)
-            {
-                continue;
-            }
-
             var value = PrometheusLine.Value(line);
-            if (Series(line, Committed))
+            if (PrometheusLine.IsSeries(line, Committed))
             {
                 committed = value;
             }
-            else if (Series(line, Fragmentation))
+            else if (PrometheusLine.IsSeries(line, Fragmentation))
             {
                 fragmentation += value;
             }
-            else if (Series(line, Heap))
+            else if (PrometheusLine.IsSeries(line, Heap))
             {
                 generations.Add((PrometheusLine.Label(line, "gc_heap_generation") ?? "?", value));
             }
@@ -53,7 +48,4 @@ internal static class ServeMemory
             $"+ {(rss - committed) / MiB:N0} MiB outside the GC heap (runtime, compiled code, native libraries, stacks, buffers); " +
             $"by kind: anonymous {parts.Anonymous / MiB:N0} MiB, mapped files {parts.Files / MiB:N0} MiB");
     }
-
-    private static bool Series(string line, string name) =>
-        line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' ';
 }

@@ -34,6 +34,9 @@ internal sealed record E2eOptions
 
     public string? TracePath { get; init; }
 
+    /// <summary>`--statements N`: each phase lists its top N statements from pg_stat_statements (0: off, the default).</summary>
+    public int Statements { get; init; }
+
     public BenchMix Mix { get; init; } = BenchMix.Both;
 
     public int OpenSeconds { get; init; } = 20;
@@ -61,6 +64,7 @@ internal sealed record E2eOptions
             Outstanding = AppendBenchmark.Option(args, "--outstanding", 512),
             Pool = AppendBenchmark.Option(args, "--pool", 0),
             TracePath = Value(args, "--trace") is { } trace ? Path.GetFullPath(trace) : null,
+            Statements = args.Contains("--statements") ? AppendBenchmark.Option(args, "--statements", 8) : 0,
             Mix = mix switch
             {
                 "first" => BenchMix.First,

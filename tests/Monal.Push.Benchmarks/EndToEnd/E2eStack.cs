@@ -39,6 +39,7 @@ internal sealed class E2eStack : IAsyncDisposable
 
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly string _work;
+    private int _statements;
 
     private E2eStack(string work) => _work = work;
 
@@ -87,7 +88,8 @@ internal sealed class E2eStack : IAsyncDisposable
     {
         step($"work folder {_work}");
         // serve migrates the schema itself at start, so a build of another commit gets its own migrations.
-        Db = await BenchDatabase.StartAsync(migrate: false);
+        _statements = options.Statements;
+        Db = await BenchDatabase.StartAsync(migrate: false, statements: _statements > 0);
         _owned.Add(Db);
         PgVersion = await Db.ServerVersionAsync();
         step($"PostgreSQL: {PgVersion}");
@@ -182,6 +184,7 @@ internal sealed class E2eStack : IAsyncDisposable
     {
         var perPhaseRss = Serve.ResetPeakRss();
         var cpuBefore = Serve.CpuTime();
+        var databaseByProcessBefore = Db.ServerCpuByProcess();
         var databaseCpuBefore = Db.ServerCpu();
         var rigCpuBefore = RigCpu();
         var machineBefore = MachineCpu.Read();
@@ -190,6 +193,11 @@ internal sealed class E2eStack : IAsyncDisposable
         await using var probe = CommitProbe.Start(Db.DataSource);
         var scrapeBefore = await ServeHistograms.ScrapeAsync(_scraper, ServeHttp, ct);
         var rigGcBefore = PhaseGc.Rig();
+        if (_statements > 0)
+        {
+            await PhaseStatements.ResetAsync(Db.DataSource, ct);
+        }
+
         PhaseResult result;
         await using (tracePath is not null ? CpuTrace.Start(Serve.Id, phase.Duration, tracePath) : null)
         {
@@ -198,6 +206,7 @@ internal sealed class E2eStack : IAsyncDisposable
 
         var cpu = Serve.CpuTime() - cpuBefore;
         var databaseCpu = Db.ServerCpu() - databaseCpuBefore;
+        var databaseByProcess = DescribeByProcess(databaseByProcessBefore, Db.ServerCpuByProcess(), result.Answered);
         var rigCpu = RigCpu() - rigCpuBefore;
         var machine = MachineCpu.Read() - machineBefore;
         var waitSummary = await waits.StopAsync();
@@ -207,6 +216,7 @@ internal sealed class E2eStack : IAsyncDisposable
         var commits = scrapeBefore is null || scrapeAfter is null
             ? "" : ServeHistograms.Parse(scrapeAfter).Since(ServeHistograms.Parse(scrapeBefore));
         var memory = scrapeAfter is null ? "" : ServeMemory.Describe(scrapeAfter, Serve.Rss(), Serve.RssParts());
+        var statements = _statements > 0 ? await PhaseStatements.DescribeAsync(Db.DataSource, _statements, result.Answered, ct) : "";
         var collections = PhaseGc.Describe(scrapeBefore, scrapeAfter, rigGcBefore, result.EndedAt - result.StartedAt, result.Answered);
         var (requested, delivered, failed) = await PushEventsAsync(Db.DataSource, result.StartedAt, result.EndedAt, ct);
         var row = new PhaseRow(result, cpu, Serve.PeakRss(), perPhaseRss, requested, delivered, failed)
@@ -222,10 +232,12 @@ internal sealed class E2eStack : IAsyncDisposable
              $"benchmark process CPU {rigCpu.TotalSeconds:N1} s; machine busy {machine.BusyShare:P0}; " +
              $"duplicate deliveries {row.DuplicateDeliveries}\n  database backends (average over 100 ms samples): {waitSummary}" +
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
+             (databaseByProcess.Length > 0 ? $"\n  database CPU by process, µs a publish: {databaseByProcess}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
              (commits.Length > 0 ? $"\n  group commit: {commits}" : "") +
              (memory.Length > 0 ? $"\n  serve memory at the phase's end: {memory}" : "") +
-             $"\n  garbage collections: {collections}");
+             $"\n  garbage collections: {collections}" +
+             (statements.Length > 0 ? $"\n  database statements (pg_stat_statements): {statements}" : ""));
         if (Runner.Reading.IsCompleted || Serve.HasExited)
         {
             throw new BenchmarkFailedException($"the component link closed during {phase.Name}:\n{await Serve.TailAsync(30)}");
@@ -233,6 +245,15 @@ internal sealed class E2eStack : IAsyncDisposable
 
         return row;
     }
+
+    // "client backends 520, walwriter 41, ended 38 (autovacuum workers, closed connections), …": where the database's
+    // CPU went beyond its statements (pg_stat_statements sees only the client backends' share).
+    private static string DescribeByProcess(IReadOnlyDictionary<string, TimeSpan> before, IReadOnlyDictionary<string, TimeSpan> after, long publishes) =>
+        string.Join(", ", after
+            .Select(a => (Kind: a.Key, Micros: (a.Value - before.GetValueOrDefault(a.Key)).TotalMicroseconds / Math.Max(1, publishes)))
+            .Where(k => k.Micros >= 1)
+            .OrderByDescending(k => k.Micros)
+            .Select(k => string.Create(CultureInfo.InvariantCulture, $"{k.Kind} {k.Micros:N0}") + (k.Kind == "ended" ? " (autovacuum workers, closed connections)" : "")));
 
     private static TimeSpan RigCpu()
     {

@@ -13,7 +13,9 @@ namespace Monal.Push.Projections.Devices;
 /// </summary>
 /// <remarks>
 /// Hot path (a PushRequested, PushDelivered or PushFailed for a device with no lifecycle event in the batch): two
-/// set-based statements over unnest()ed arrays. Devices with a lifecycle event in the batch (registration, renewal,
+/// set-based statements over unnest()ed arrays. A first publish's new stateless device (its events in the batch: a
+/// stateless DeviceRegistered, then only pushes) is created set-wise too (monal_devices_create_stateless,
+/// migrations/0014), before its pushes join the hot path's check. Other devices with a lifecycle event in the batch (registration, renewal,
 /// unregistration, invalidation, rejection) fold all their events, pushes included, in stream order through
 /// monal_devices_apply, so "register then push" in one batch is accepted and "invalidate then push" is refused.
 /// Rows are visited in device-id order. Deadlocks between batches are impossible anyway: the append statement that
@@ -25,6 +27,9 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
     public const string Name = "devices";
 
     private const string AcceptPushesSql = "select monal_devices_accept_pushes($1, $2)";
+
+    private const string CreateStatelessSql =
+        "select monal_devices_create_stateless($1, $2::text[]::timestamptz[], $3, $4, $5)";
 
     private const string ApplySql =
         "select monal_devices_apply($1, $2, $3::text[]::timestamptz[], $4, $5, $6, $7, $8, $9::text[]::timestamptz[], $10)";
@@ -65,7 +70,11 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
 
         if (lifecycle is not null)
         {
-            AddLifecycle(batch, events, lifecycle);
+            AddStatelessCreations(batch, events, lifecycle);
+            if (lifecycle.Count > 0)
+            {
+                AddLifecycle(batch, events, lifecycle);
+            }
         }
 
         AddPushes(batch, events, lifecycle);
@@ -101,6 +110,54 @@ internal sealed class DeviceProjection(DeviceDirectory? directory = null) : IInl
 
         await tx.CommitAsync(ct);
         return events;
+    }
+
+    /// <summary>
+    /// Creates, in one statement, the devices whose events in the batch are a stateless DeviceRegistered followed by
+    /// pushes only (a first publish), and takes them out of <paramref name="lifecycle"/>, so that their pushes are
+    /// checked by the hot path's statement, which comes after this one in the batch.
+    /// </summary>
+    private void AddStatelessCreations(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events, HashSet<Guid> lifecycle)
+    {
+        Dictionary<Guid, DeviceRegistered?>? first = null;
+        foreach (var e in events)
+        {
+            var id = DeviceOf(e.Data);
+            if (e.Data is PushDelivered or PushFailed || !lifecycle.Contains(id))
+            {
+                continue;
+            }
+
+            first ??= [];
+            if (!first.TryGetValue(id, out var created))
+            {
+                first[id] = e.Data is DeviceRegistered { Mode: DeviceMode.Stateless } r ? r : null;
+            }
+            else if (created is not null && e.Data is not PushRequested)
+            {
+                first[id] = null;
+            }
+        }
+
+        var creations = first?.Values.OfType<DeviceRegistered>().OrderBy(r => r.DeviceId).ToArray();
+        if (creations is not { Length: > 0 })
+        {
+            return;
+        }
+
+        foreach (var r in creations)
+        {
+            lifecycle.Remove(r.DeviceId);
+            directory?.Evict(r.DeviceId);
+        }
+
+        var cmd = new NpgsqlBatchCommand(CreateStatelessSql);
+        cmd.Parameters.Add(Array(creations.Select(r => r.DeviceId).ToArray(), NpgsqlDbType.Uuid));
+        cmd.Parameters.Add(Array(creations.Select(r => PgTime.Iso(r.RegisteredAt)).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Array(creations.Select(r => r.PushModule).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Array(creations.Select(r => r.EncryptedToken).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Array(creations.Select(r => r.Domain).ToArray(), NpgsqlDbType.Text));
+        batch.BatchCommands.Add(cmd);
     }
 
     private void AddLifecycle(NpgsqlBatch batch, IReadOnlyList<PendingEvent> events, HashSet<Guid> lifecycle)

@@ -154,6 +154,92 @@ public sealed class DeviceProjectionTests
     }
 
     [Fact]
+    public async Task ExecuteBatchAsync_Should_CreateEveryNewStatelessDeviceAndRefuseOnlyTheDeadToken_When_FirstPublishesShareABatch()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        await using var store = Store(dataSource, groupCommit: false);
+        var known = Guid.CreateVersion7();
+        await store.AppendAsync(known, "device", ExpectedVersion.Any, [Registered(known)]);
+        var fresh = Enumerable.Range(0, 4).Select(_ => Guid.CreateVersion7()).ToArray();
+        var dead = Guid.CreateVersion7();
+        await using (var bury = dataSource.CreateCommand("insert into dead_tokens (device_id, dead_at) values ($1, now())"))
+        {
+            bury.Parameters.Add(new() { Value = dead });
+            await bury.ExecuteNonQueryAsync();
+        }
+
+        // One group-commit batch as the committer hands it over: first publishes (one with its push to another domain
+        // than the registration's, one with two pushes), a dead token among them, and an ordinary push.
+        var batch = new List<PendingAppend>
+        {
+            new(fresh[0], "device", ExpectedVersion.NoStream, [Stateless(fresh[0]), Requested(fresh[0], "stateless.example")], null),
+            new(known, "device", ExpectedVersion.Any, [Requested(known)], null),
+            new(fresh[1], "device", ExpectedVersion.NoStream, [Stateless(fresh[1]), Requested(fresh[1], "other.example")], null),
+            new(dead, "device", ExpectedVersion.NoStream, [Stateless(dead), Requested(dead)], null),
+            new(fresh[2], "device", ExpectedVersion.NoStream, [Stateless(fresh[2]), Requested(fresh[2]), Requested(fresh[2])], null),
+            new(fresh[3], "device", ExpectedVersion.NoStream, [Stateless(fresh[3], token: "v1:TTTT"), Requested(fresh[3], "stateless.example")], null),
+        };
+        await store.ExecuteBatchAsync(batch, CancellationToken.None);
+
+        Assert.IsType<AppendRejectedException>(batch[3].Completion.Task.Exception?.InnerException);
+        Assert.All(batch.Where(b => b.StreamId != dead), b => Assert.True(b.Completion.Task.IsCompletedSuccessfully));
+        Assert.Null(await DeviceAsync(dataSource, dead));
+        Assert.Empty(await store.ReadStreamAsync(dead));
+        Assert.Equal(2, (await store.ReadStreamAsync(known)).Count);
+        string[][] domains = [["stateless.example"], ["other.example", "stateless.example"], ["example.org", "stateless.example"], ["stateless.example"]];
+        for (var i = 0; i < fresh.Length; i++)
+        {
+            var row = await DeviceAsync(dataSource, fresh[i]);
+            Assert.NotNull(row);
+            Assert.Equal(new DeviceRow("stateless", "monalProdCatalyst", i == 3 ? "v1:TTTT" : "v1:SSSS", null, T0, null, null, null, null,
+                null, null, null, null, row.Domains), row);
+            Assert.Equal(domains[i], row.Domains);
+            Assert.Equal(i == 2 ? 3 : 2, (await store.ReadStreamAsync(fresh[i])).Count);
+        }
+    }
+
+    [Fact]
+    public async Task AppendAsync_Should_ApplyTheRegistrationAsOneByOne_When_AFirstPublishFindsADeviceRowWithoutItsStream()
+    {
+        // A row with no stream does not happen in operation (an erase deletes both); the set-wise creation still
+        // hands such a device to monal_device_apply, whose rules decide: a registration after Apple's timestamp
+        // re-activates it, one before it leaves the device invalidated and its push refused.
+        var dataSource = await TestDatabase.DataSourceAsync();
+        await using var store = Store(dataSource);
+        var revived = Guid.CreateVersion7();
+        var stillDead = Guid.CreateVersion7();
+        await using (var insert = dataSource.CreateCommand("""
+            insert into devices (device_id, mode, push_module, encrypted_token, registered_at, invalidated_at, apple_timestamp, domains)
+            values ($1, 'stateless', 'monalProdCatalyst', null, $3, $3, $3, '{old.example}'),
+                   ($2, 'stateless', 'monalProdCatalyst', null, $3, $4, $4, '{old.example}')
+            """))
+        {
+            insert.Parameters.Add(new() { Value = revived });
+            insert.Parameters.Add(new() { Value = stillDead });
+            insert.Parameters.Add(new() { Value = T0.AddDays(-1) });
+            insert.Parameters.Add(new() { Value = T0.AddDays(1) });
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        await store.AppendAsync(revived, "device", ExpectedVersion.NoStream, [Stateless(revived), Requested(revived)]);
+        await Assert.ThrowsAsync<AppendRejectedException>(() =>
+            store.AppendAsync(stillDead, "device", ExpectedVersion.NoStream, [Stateless(stillDead), Requested(stillDead)]));
+
+        var row = await DeviceAsync(dataSource, revived);
+        Assert.NotNull(row);
+        Assert.Equal("v1:SSSS", row.EncryptedToken);
+        Assert.Equal(T0, row.RegisteredAt);
+        Assert.Null(row.InvalidatedAt);
+        Assert.Null(row.AppleTimestamp);
+        Assert.Equal(["example.org", "old.example", "stateless.example"], row.Domains);
+        var dead = await DeviceAsync(dataSource, stillDead);
+        Assert.NotNull(dead);
+        Assert.Null(dead.EncryptedToken);
+        Assert.Equal(["old.example"], dead.Domains);
+        Assert.Empty(await store.ReadStreamAsync(stillDead));
+    }
+
+    [Fact]
     public async Task Project_Should_ReactivateTheDevice_When_ItRegistersAgainAfterApplesTimestampOnly()
     {
         var dataSource = await TestDatabase.DataSourceAsync();

@@ -34,12 +34,22 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     /// <summary>Devices whose unwrapped keys are kept in memory by default (about 0.16 KB each; a device usually has one key).</summary>
     public const int MaxCachedKeys = 200_000;
 
+    /// <summary>Most keys one creating statement makes.</summary>
+    internal const int MaxKeysPerStatement = 256;
+
+    /// <summary>Key-creating statements in flight at once: while they run, the next creations gather.</summary>
+    internal const int CreatingStatementsInFlight = 4;
+
     private const string PrefixV1 = "v1:";
     private const string PrefixV2 = "v2:";
     // One entry per device, holding every generation unwrapped so far (usually one): a single map instead of a map of
     // keys and a map of newest generations saves a dictionary node per device (docs/benchmarks.md, "Issue 16, sixth pass").
     private readonly ConcurrentDictionary<Guid, CachedKey> _keys = new();
     private readonly Lock _trimming = new();
+    private readonly Lock _creating = new();
+    private readonly List<PendingKey> _gathered = [];
+    private int _creatingLoops;
+    private long _creatingStatements;
     private int _cached;
 
     /// <summary>Encrypts a personal field with the device's newest key, creating the key if the device has none.</summary>
@@ -126,6 +136,9 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         }
     }
 
+    /// <summary>Statements that created keys so far (each for the creations that gathered; for tests).</summary>
+    internal long CreatingStatements => Interlocked.Read(ref _creatingStatements);
+
     /// <summary>Devices whose unwrapped keys are currently cached (for tests).</summary>
     internal int CachedKeys => Volatile.Read(ref _cached);
 
@@ -209,58 +222,163 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         return key;
     }
 
-    private async Task<(int Generation, byte[] Key)> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
+    private Task<(int Generation, byte[] Key)> GetOrCreateAsync(Guid deviceId, CancellationToken ct)
     {
         if (_keys.TryGetValue(deviceId, out var cached) && cached.IsNewest)
         {
-            return (cached.Generation, cached.Key);
+            return Task.FromResult((cached.Generation, cached.Key));
         }
 
-        // One round trip: insert generation 1 unless the device has a key, and read back the newest stored (ours
-        // through RETURNING, an existing one through the select; both share the statement's snapshot, so exactly
-        // one of them answers). The key's commit need not wait for its own WAL flush: nothing stored under it is
-        // acknowledged until a later synchronous commit (the append of the event that carries the ciphertext),
-        // and flushing that commit flushes this earlier one too. A crash before then loses only an unused key.
         var key = RandomNumberGenerator.GetBytes(32);
-        await using (var batch = TransactionSetting.Batch(dataSource, TransactionSetting.AsynchronousCommit(), """
-                with ins as (
-                    insert into data_keys (device_id, generation, wrapped_key, created_at)
-                    select $1, 1, $2, $3 where not exists (select 1 from data_keys where device_id = $1)
-                    on conflict (device_id, generation) do nothing
-                    returning generation, wrapped_key
-                )
-                select generation, wrapped_key from ins
-                union all
-                (select generation, wrapped_key from data_keys where device_id = $1 order by generation desc limit 1)
-                """, out var upsert))
+        var pending = new PendingKey(deviceId, master.Wrap(deviceId, key));
+        List<PendingKey>? lead = null;
+        lock (_creating)
         {
-            upsert.Parameters.Add(new() { Value = deviceId });
-            upsert.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
-            upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
-            await using var reader = await TransactionSetting.ReadAsync(batch, ct);
-            if (await reader.ReadAsync(ct))
+            if (_creatingLoops >= CreatingStatementsInFlight)
             {
-                var generation = reader.GetInt32(0);
-                var stored = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(1));
-                Remember(deviceId, generation, stored, newest: true);
-                return (generation, stored);
+                _gathered.Add(pending);
+            }
+            else
+            {
+                _creatingLoops++;
+                lead = [pending];
             }
         }
 
-        // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did
-        // nothing): a fresh statement sees it.
-        await using var latest = dataSource.CreateCommand(
-            "select generation, wrapped_key from data_keys where device_id = $1 order by generation desc limit 1");
-        latest.Parameters.Add(new() { Value = deviceId });
-        await using var row = await latest.ExecuteReaderAsync(ct);
-        if (!await row.ReadAsync(ct))
+        if (lead is not null)
         {
-            throw new InvalidOperationException("The data key vanished while it was being created.");
+            _ = CreateLoopAsync(lead);
         }
 
-        var found = (row.GetInt32(0), master.Unwrap(deviceId, row.GetFieldValue<byte[]>(1)));
-        Remember(deviceId, found.Item1, found.Item2, newest: true);
-        return found;
+        // A caller that gives up stops waiting; the statement goes on for the others in its batch.
+        return ct.CanBeCanceled ? pending.Completion.Task.WaitAsync(ct) : pending.Completion.Task;
+    }
+
+    // Creates keys one statement at a time, each for the creations that gathered while the previous one ran (as group
+    // commit does for appends), until none is waiting: a busy server's first publishes share a round trip and a
+    // transaction instead of taking one each (docs/benchmarks.md, "Issue 16, eleventh pass"). Up to
+    // CreatingStatementsInFlight loops run at once, so that a creation arriving while one statement runs does not
+    // wait for it when the server is not busy.
+    private async Task CreateLoopAsync(List<PendingKey> batch)
+    {
+        while (true)
+        {
+            try
+            {
+                await CreateBatchAsync(batch);
+            }
+#pragma warning disable CA1031 // The loop outlives any failure: its callers hear it, the next batch is tried afresh.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                foreach (var p in batch)
+                {
+                    p.Completion.TrySetException(e);
+                }
+            }
+
+            lock (_creating)
+            {
+                if (_gathered.Count == 0)
+                {
+                    _creatingLoops--;
+                    return;
+                }
+
+                var take = Math.Min(_gathered.Count, MaxKeysPerStatement);
+                batch = _gathered.GetRange(0, take);
+                _gathered.RemoveRange(0, take);
+            }
+        }
+    }
+
+    private async Task CreateBatchAsync(List<PendingKey> batch)
+    {
+        Interlocked.Increment(ref _creatingStatements);
+        // One statement: insert generation 1 for each device that has no key, and read back each device's newest
+        // stored key (ours through RETURNING, an existing one through the select; both share the statement's
+        // snapshot, so exactly one of them answers for a device). The keys' commit need not wait for its own WAL
+        // flush: nothing stored under them is acknowledged until a later synchronous commit (the append of the
+        // event that carries the ciphertext), and flushing that commit flushes this earlier one too. A crash before
+        // then loses only unused keys.
+        var first = new Dictionary<Guid, PendingKey>(batch.Count);
+        foreach (var p in batch)
+        {
+            first.TryAdd(p.DeviceId, p);
+        }
+
+        var found = new Dictionary<Guid, (int Generation, byte[] Key)>(first.Count);
+        await using (var create = TransactionSetting.Batch(dataSource, TransactionSetting.AsynchronousCommit(), """
+                with r as (
+                    select * from unnest($1::uuid[], $2::bytea[]) as r(device_id, wrapped_key)
+                ), ins as (
+                    insert into data_keys (device_id, generation, wrapped_key, created_at)
+                    select r.device_id, 1, r.wrapped_key, $3 from r
+                    where not exists (select 1 from data_keys k where k.device_id = r.device_id)
+                    order by r.device_id
+                    on conflict (device_id, generation) do nothing
+                    returning device_id, generation, wrapped_key
+                )
+                select device_id, generation, wrapped_key from ins
+                union all
+                select k.device_id, k.generation, k.wrapped_key
+                from r cross join lateral (
+                    select device_id, generation, wrapped_key from data_keys k
+                    where k.device_id = r.device_id order by generation desc limit 1) k
+                """, out var upsert))
+        {
+            upsert.Parameters.Add(new() { Value = first.Keys.ToArray() });
+            upsert.Parameters.Add(new() { Value = first.Values.Select(p => p.Wrapped).ToArray() });
+            upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
+            await using var reader = await TransactionSetting.ReadAsync(create, CancellationToken.None);
+            await ReadKeysAsync(reader, found);
+        }
+
+        if (found.Count < first.Count)
+        {
+            // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did
+            // nothing): a fresh statement sees it.
+            await using var latest = dataSource.CreateCommand("""
+                select distinct on (device_id) device_id, generation, wrapped_key from data_keys
+                where device_id = any($1) order by device_id, generation desc
+                """);
+            latest.Parameters.Add(new() { Value = first.Keys.Where(d => !found.ContainsKey(d)).ToArray() });
+            await using var reader = await latest.ExecuteReaderAsync(CancellationToken.None);
+            await ReadKeysAsync(reader, found);
+        }
+
+        foreach (var p in batch)
+        {
+            if (found.TryGetValue(p.DeviceId, out var key))
+            {
+                p.Completion.TrySetResult(key);
+            }
+            else
+            {
+                p.Completion.TrySetException(new InvalidOperationException("The data key vanished while it was being created."));
+            }
+        }
+    }
+
+    private async Task ReadKeysAsync(NpgsqlDataReader reader, Dictionary<Guid, (int Generation, byte[] Key)> found)
+    {
+        while (await reader.ReadAsync(CancellationToken.None))
+        {
+            var deviceId = reader.GetGuid(0);
+            var generation = reader.GetInt32(1);
+            var key = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(2));
+            Remember(deviceId, generation, key, newest: true);
+            found[deviceId] = (generation, key);
+        }
+    }
+
+    private sealed class PendingKey(Guid deviceId, byte[] wrapped)
+    {
+        public Guid DeviceId { get; } = deviceId;
+
+        public byte[] Wrapped { get; } = wrapped;
+
+        public TaskCompletionSource<(int Generation, byte[] Key)> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>

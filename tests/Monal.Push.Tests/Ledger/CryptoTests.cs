@@ -57,6 +57,54 @@ public sealed class CryptoTests
 
     [Fact]
     [Trait("Category", "Postgres")]
+    public async Task EncryptAsync_Should_CreateOneKeyPerDeviceThatEveryNodeReads_When_ManyDevicesAreFirstSeenAtOnce()
+    {
+        // Concurrent first uses gather into shared statements (more devices than one statement takes), on two nodes at
+        // once, some devices on both: each device ends with one key, and whatever either node sealed, a third reads.
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var here = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        var there = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        var devices = Enumerable.Range(0, DataKeys.MaxKeysPerStatement + 44).Select(_ => Guid.CreateVersion7()).ToArray();
+
+        var sealedTokens = await Task.WhenAll(devices.SelectMany((d, i) => (i % 3 == 0 ? new[] { here, there, here } : [here])
+            .Select(async keys => (Device: d, Sealed: await keys.EncryptAsync(d, Token + i), Plain: Token + i))));
+
+        await using (var count = dataSource.CreateCommand("select count(*), count(distinct device_id), max(generation) from data_keys where device_id = any($1)"))
+        {
+            count.Parameters.Add(new() { Value = devices });
+            await using var reader = await count.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            Assert.Equal(devices.Length, reader.GetInt64(0));
+            Assert.Equal(devices.Length, reader.GetInt64(1));
+            Assert.Equal(1, reader.GetInt32(2));
+        }
+
+        Assert.InRange(here.CreatingStatements, 2, devices.Length / 4);
+        var reading = new DataKeys(dataSource, TestLedger.MasterKey, TimeProvider.System);
+        foreach (var (device, sealedToken, plain) in sealedTokens)
+        {
+            Assert.Equal(plain, await reading.DecryptAsync(device, sealedToken));
+            Assert.Equal(plain, await here.DecryptAsync(device, sealedToken));
+            Assert.Equal(plain, await there.DecryptAsync(device, sealedToken));
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Postgres")]
+    public async Task EncryptAsync_Should_FailEveryCallAndThenRecover_When_TheDatabaseIsUnreachable()
+    {
+        var unreachable = Npgsql.NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2");
+        var keys = new DataKeys(unreachable, TestLedger.MasterKey, TimeProvider.System);
+
+        // Every waiting caller hears the failure, and the next ones are tried afresh (none waits for a dead batch).
+        var failed = await Task.WhenAll(Enumerable.Range(0, 5).Select(async _ =>
+            await Record.ExceptionAsync(() => keys.EncryptAsync(Guid.CreateVersion7(), Token))));
+        Assert.All(failed, e => Assert.IsType<Npgsql.NpgsqlException>(e, exactMatch: false));
+        Assert.IsType<Npgsql.NpgsqlException>(await Record.ExceptionAsync(() => keys.EncryptAsync(Guid.CreateVersion7(), Token)), exactMatch: false);
+    }
+
+    [Fact]
+    [Trait("Category", "Postgres")]
     public async Task EncryptAsync_Should_KeepTheCacheBoundedAndEveryTokenReadable_When_MoreDevicesThanTheBoundAreSeen()
     {
         var dataSource = await TestDatabase.DataSourceAsync();

@@ -33,7 +33,7 @@ switch (verb)
             usage: dotnet run -c Release --project tests/Monal.Push.Benchmarks -- <verb> [options]
               ledger [--seconds N] [--appenders 1,16,256]   appended events/s, group commit on/off, vs raw multi-row INSERT
               e2e [--quick] [--devices N] [--outstanding N] [--pool N] [--mix first|steady|both] [--serve:Section:Key=Value]
-                  [--open-seconds N] [--closed-seconds N] [--trace F]
+                  [--open-seconds N] [--closed-seconds N] [--trace F] [--statements N]
                                                           end to end: serve + PostgreSQL + mock APNs under the load generator
                                                           (what ./bench runs; docs/benchmarks.md "End to end")
               e2e --ab A B [--rounds N] [e2e options]     A/B: two builds or settings alternated N times, medians and spreads

@@ -29,7 +29,7 @@ public sealed class DataKeyShreddedException(Guid deviceId)
 /// The unwrapped keys of at most <see cref="MaxCachedKeys"/> devices are cached (by default): beyond it an arbitrary tenth is forgotten (a later use unwraps the key again, one round trip), so memory does not grow with the number of devices
 /// ever seen.
 /// </para>
-public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock, int maxCachedKeys = DataKeys.MaxCachedKeys)
+public sealed class DataKeys
 {
     /// <summary>Devices whose unwrapped keys are kept in memory by default (about 0.16 KB each; a device usually has one key).</summary>
     public const int MaxCachedKeys = 200_000;
@@ -46,11 +46,28 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     // keys and a map of newest generations saves a dictionary node per device (docs/benchmarks.md, "Issue 16, sixth pass").
     private readonly ConcurrentDictionary<Guid, CachedKey> _keys = new();
     private readonly Lock _trimming = new();
-    private readonly Lock _creating = new();
-    private readonly List<PendingKey> _gathered = [];
-    private int _creatingLoops;
-    private long _creatingStatements;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly MasterKey _master;
+    private readonly TimeProvider _clock;
+    private readonly int _maxCachedKeys;
+    // New keys are made in shared statements (docs/benchmarks.md, "Issue 16, eleventh pass"): up to
+    // CreatingStatementsInFlight at once, so that a creation does not wait for another when the server is not busy.
+    private readonly Gatherer<PendingKey> _creations;
     private int _cached;
+
+    /// <summary>Keys stored in <paramref name="dataSource"/>'s data_keys, wrapped by <paramref name="master"/>.</summary>
+    public DataKeys(NpgsqlDataSource dataSource, MasterKey master, TimeProvider clock, int maxCachedKeys = MaxCachedKeys)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(master);
+        ArgumentNullException.ThrowIfNull(clock);
+        _dataSource = dataSource;
+        _master = master;
+        _clock = clock;
+        _maxCachedKeys = maxCachedKeys;
+        _creations = new Gatherer<PendingKey>(MaxKeysPerStatement, CreatingStatementsInFlight, CreateBatchAsync,
+            static (p, e) => p.Completion.TrySetException(e));
+    }
 
     /// <summary>Encrypts a personal field with the device's newest key, creating the key if the device has none.</summary>
     public async Task<string> EncryptAsync(Guid deviceId, string plaintext, CancellationToken ct = default)
@@ -84,14 +101,14 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         for (var attempt = 0; ; attempt++)
         {
             var key = RandomNumberGenerator.GetBytes(32);
-            await using var cmd = dataSource.CreateCommand("""
+            await using var cmd = _dataSource.CreateCommand("""
                 insert into data_keys (device_id, generation, wrapped_key, created_at)
                 select $1, coalesce(max(generation), 0) + 1, $2, $3 from data_keys where device_id = $1
                 returning generation
                 """);
             cmd.Parameters.Add(new() { Value = deviceId });
-            cmd.Parameters.Add(new() { Value = master.Wrap(deviceId, key) });
-            cmd.Parameters.Add(new() { Value = clock.GetUtcNow() });
+            cmd.Parameters.Add(new() { Value = _master.Wrap(deviceId, key) });
+            cmd.Parameters.Add(new() { Value = _clock.GetUtcNow() });
             try
             {
                 var generation = (int)(await cmd.ExecuteScalarAsync(ct))!;
@@ -111,7 +128,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     /// </summary>
     public async Task<long> RetireSupersededAsync(Guid deviceId, CancellationToken ct = default)
     {
-        await using var cmd = dataSource.CreateCommand("select monal_retire_data_keys($1)");
+        await using var cmd = _dataSource.CreateCommand("select monal_retire_data_keys($1)");
         cmd.Parameters.Add(new() { Value = deviceId });
         var retired = (long)(await cmd.ExecuteScalarAsync(ct))!;
         Forget(deviceId);
@@ -122,7 +139,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     public async Task<bool> DeleteAsync(Guid deviceId, CancellationToken ct = default)
     {
         Forget(deviceId);
-        await using var cmd = dataSource.CreateCommand("delete from data_keys where device_id = $1");
+        await using var cmd = _dataSource.CreateCommand("delete from data_keys where device_id = $1");
         cmd.Parameters.Add(new() { Value = deviceId });
         return await cmd.ExecuteNonQueryAsync(ct) > 0;
     }
@@ -137,14 +154,14 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     }
 
     /// <summary>Statements that created keys so far (each for the creations that gathered; for tests).</summary>
-    internal long CreatingStatements => Interlocked.Read(ref _creatingStatements);
+    internal long CreatingStatements => _creations.Batches;
 
     /// <summary>Devices whose unwrapped keys are currently cached (for tests).</summary>
     internal int CachedKeys => Volatile.Read(ref _cached);
 
     private void Remember(Guid deviceId, int generation, byte[] key, bool newest)
     {
-        if (Volatile.Read(ref _cached) >= maxCachedKeys)
+        if (Volatile.Read(ref _cached) >= _maxCachedKeys)
         {
             Trim();
         }
@@ -172,12 +189,12 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
     {
         lock (_trimming)
         {
-            if (Volatile.Read(ref _cached) < maxCachedKeys)
+            if (Volatile.Read(ref _cached) < _maxCachedKeys)
             {
                 return;
             }
 
-            foreach (var device in _keys.Keys.Take(Math.Max(1, maxCachedKeys / 10)).ToList())
+            foreach (var device in _keys.Keys.Take(Math.Max(1, _maxCachedKeys / 10)).ToList())
             {
                 Forget(device);
             }
@@ -209,7 +226,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             return known;
         }
 
-        await using var cmd = dataSource.CreateCommand("select wrapped_key from data_keys where device_id = $1 and generation = $2");
+        await using var cmd = _dataSource.CreateCommand("select wrapped_key from data_keys where device_id = $1 and generation = $2");
         cmd.Parameters.Add(new() { Value = deviceId });
         cmd.Parameters.Add(new() { Value = generation });
         if (await cmd.ExecuteScalarAsync(ct) is not byte[] wrapped)
@@ -217,7 +234,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
             return null;
         }
 
-        var key = master.Unwrap(deviceId, wrapped);
+        var key = _master.Unwrap(deviceId, wrapped);
         Remember(deviceId, generation, key, newest: false);
         return key;
     }
@@ -230,71 +247,15 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         }
 
         var key = RandomNumberGenerator.GetBytes(32);
-        var pending = new PendingKey(deviceId, master.Wrap(deviceId, key));
-        List<PendingKey>? lead = null;
-        lock (_creating)
-        {
-            if (_creatingLoops >= CreatingStatementsInFlight)
-            {
-                _gathered.Add(pending);
-            }
-            else
-            {
-                _creatingLoops++;
-                lead = [pending];
-            }
-        }
-
-        if (lead is not null)
-        {
-            _ = CreateLoopAsync(lead);
-        }
+        var pending = new PendingKey(deviceId, _master.Wrap(deviceId, key));
+        _creations.Add(pending);
 
         // A caller that gives up stops waiting; the statement goes on for the others in its batch.
         return ct.CanBeCanceled ? pending.Completion.Task.WaitAsync(ct) : pending.Completion.Task;
     }
 
-    // Creates keys one statement at a time, each for the creations that gathered while the previous one ran (as group
-    // commit does for appends), until none is waiting: a busy server's first publishes share a round trip and a
-    // transaction instead of taking one each (docs/benchmarks.md, "Issue 16, eleventh pass"). Up to
-    // CreatingStatementsInFlight loops run at once, so that a creation arriving while one statement runs does not
-    // wait for it when the server is not busy.
-    private async Task CreateLoopAsync(List<PendingKey> batch)
-    {
-        while (true)
-        {
-            try
-            {
-                await CreateBatchAsync(batch);
-            }
-#pragma warning disable CA1031 // The loop outlives any failure: its callers hear it, the next batch is tried afresh.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                foreach (var p in batch)
-                {
-                    p.Completion.TrySetException(e);
-                }
-            }
-
-            lock (_creating)
-            {
-                if (_gathered.Count == 0)
-                {
-                    _creatingLoops--;
-                    return;
-                }
-
-                var take = Math.Min(_gathered.Count, MaxKeysPerStatement);
-                batch = _gathered.GetRange(0, take);
-                _gathered.RemoveRange(0, take);
-            }
-        }
-    }
-
     private async Task CreateBatchAsync(List<PendingKey> batch)
     {
-        Interlocked.Increment(ref _creatingStatements);
         // One statement: insert generation 1 for each device that has no key, and read back each device's newest
         // stored key (ours through RETURNING, an existing one through the select; both share the statement's
         // snapshot, so exactly one of them answers for a device). The keys' commit need not wait for its own WAL
@@ -308,7 +269,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         }
 
         var found = new Dictionary<Guid, (int Generation, byte[] Key)>(first.Count);
-        await using (var create = TransactionSetting.Batch(dataSource, TransactionSetting.AsynchronousCommit(), """
+        await using (var create = TransactionSetting.Batch(_dataSource, TransactionSetting.AsynchronousCommit(), """
                 with r as (
                     select * from unnest($1::uuid[], $2::bytea[]) as r(device_id, wrapped_key)
                 ), ins as (
@@ -329,7 +290,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         {
             upsert.Parameters.Add(new() { Value = first.Keys.ToArray() });
             upsert.Parameters.Add(new() { Value = first.Values.Select(p => p.Wrapped).ToArray() });
-            upsert.Parameters.Add(new() { Value = clock.GetUtcNow() });
+            upsert.Parameters.Add(new() { Value = _clock.GetUtcNow() });
             await using var reader = await TransactionSetting.ReadAsync(create, CancellationToken.None);
             await ReadKeysAsync(reader, found);
         }
@@ -338,7 +299,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         {
             // A concurrent creator committed its key after our snapshot was taken (our insert waited for it and did
             // nothing): a fresh statement sees it.
-            await using var latest = dataSource.CreateCommand("""
+            await using var latest = _dataSource.CreateCommand("""
                 select distinct on (device_id) device_id, generation, wrapped_key from data_keys
                 where device_id = any($1) order by device_id, generation desc
                 """);
@@ -366,7 +327,7 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKey master, Time
         {
             var deviceId = reader.GetGuid(0);
             var generation = reader.GetInt32(1);
-            var key = master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(2));
+            var key = _master.Unwrap(deviceId, reader.GetFieldValue<byte[]>(2));
             Remember(deviceId, generation, key, newest: true);
             found[deviceId] = (generation, key);
         }

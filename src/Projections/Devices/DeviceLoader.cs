@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using Monal.Push.Ledger;
 using Monal.Push.Ledger.Events;
 using Npgsql;
 
@@ -26,77 +26,42 @@ internal sealed class DeviceLoader : IAsyncDisposable
         """;
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = false, SingleWriter = false });
+    private readonly Gatherer<Pending> _reads;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task[] _readers;
-    private long _statements;
+    private readonly CancellationToken _stopping;
 
     public DeviceLoader(NpgsqlDataSource dataSource)
     {
         _dataSource = dataSource;
-        _readers = new Task[Readers];
-        for (var i = 0; i < Readers; i++)
-        {
-            _readers[i] = Task.Run(ReadLoopAsync);
-        }
+        _stopping = _stop.Token;
+        _reads = new Gatherer<Pending>(MaxBatch, Readers, ReadBatchAsync, static (p, e) => p.Completion.TrySetException(e));
     }
 
     /// <summary>Statements run so far (each reads one batch).</summary>
-    public long Statements => Interlocked.Read(ref _statements);
+    public long Statements => _reads.Batches;
 
     /// <summary>The device's row, or null when there is none. Completes when the batch it joined was read.</summary>
     public Task<DeviceState?> LoadAsync(Guid deviceId, CancellationToken ct)
     {
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
         var pending = new Pending(deviceId);
-        ObjectDisposedException.ThrowIf(!_queue.Writer.TryWrite(pending), this);
+        _reads.Add(pending);
 
         // A caller that gives up stops waiting; the read itself goes on for the others in its batch.
         return ct.CanBeCanceled ? pending.Completion.Task.WaitAsync(ct) : pending.Completion.Task;
     }
 
-    private async Task ReadLoopAsync()
+    private async Task ReadBatchAsync(List<Pending> batch)
     {
-        var reader = _queue.Reader;
-        var batch = new List<Pending>(MaxBatch);
-        var ids = new HashSet<Guid>();
-        while (await reader.WaitToReadAsync())
+        var found = await ReadAsync([.. batch.Select(p => p.DeviceId).Distinct()], _stopping);
+        foreach (var p in batch)
         {
-            batch.Clear();
-            ids.Clear();
-            while (batch.Count < MaxBatch && reader.TryRead(out var next))
-            {
-                batch.Add(next);
-                ids.Add(next.DeviceId);
-            }
-
-            if (batch.Count == 0)
-            {
-                continue;
-            }
-
-            try
-            {
-                var found = await ReadAsync([.. ids], _stop.Token);
-                foreach (var p in batch)
-                {
-                    p.Completion.TrySetResult(found.GetValueOrDefault(p.DeviceId));
-                }
-            }
-#pragma warning disable CA1031 // A reader outlives anything (issue 15): its callers hear the failure, it takes the next batch.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                foreach (var p in batch)
-                {
-                    p.Completion.TrySetException(ex);
-                }
-            }
+            p.Completion.TrySetResult(found.GetValueOrDefault(p.DeviceId));
         }
     }
 
     private async Task<Dictionary<Guid, DeviceState>> ReadAsync(Guid[] ids, CancellationToken ct)
     {
-        Interlocked.Increment(ref _statements);
         var found = new Dictionary<Guid, DeviceState>(ids.Length);
         await using var cmd = _dataSource.CreateCommand(SelectSql);
         cmd.Parameters.Add(new() { Value = ids });
@@ -124,12 +89,14 @@ internal sealed class DeviceLoader : IAsyncDisposable
     private static DateTimeOffset? Nullable(NpgsqlDataReader reader, int i) =>
         reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Ends the reads in flight (their lookups fail) and refuses new ones.</summary>
+    public ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _stop.CancelAsync();
-        await Task.WhenAll(_readers);
+        // Reads that start after this see the cancelled token and fail at once; the token stays readable after the
+        // source is disposed.
+        _stop.Cancel();
         _stop.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private sealed class Pending(Guid deviceId)

@@ -38,7 +38,7 @@ internal sealed class ServeHistograms
     {
         var buckets = new Dictionary<string, SortedDictionary<double, long>>();
         var totals = new Dictionary<string, (double Sum, long Count)>();
-        foreach (var line in text.Split('\n'))
+        foreach (var line in PrometheusLine.Samples(text))
         {
             foreach (var name in Names)
             {

@@ -9,6 +9,17 @@ using Monal.Push.Ledger.Crypto;
 // then Prosody and the embedded PostgreSQL), or they would leave those processes behind.
 // Bad configuration (options validated at start, e.g. a retention period longer than the policy allows) is answered
 // with its messages and exit code 2, not a stack trace; anything else as System.CommandLine's own handler would.
+// HttpClient's HTTP/2 connection rents a 4 KiB buffer for each request's headers from the shared array pool and holds it
+// until the connection's writer has sent them. With a hundred requests to APNs in flight the pool (32 arrays of a size
+// per core by default) runs dry and every further request allocates its own: 7 % of serve's allocations in first
+// publishes at 5,000/s (docs/benchmarks.md, "Issue 16, twelfth pass"). The pool reads the variable once, at its first
+// use, which is after this line; an operator's own value wins.
+const string ArraysPerPartition = "DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION";
+if (Environment.GetEnvironmentVariable(ArraysPerPartition) is null)
+{
+    Environment.SetEnvironmentVariable(ArraysPerPartition, "256");
+}
+
 try
 {
     var parse = MonalCommands.Build().Parse(args);

@@ -34,6 +34,14 @@ public sealed class LedgerOptions
     public int Writers { get; set; } = 2;
 
     /// <summary>
+    /// How long an append nobody waits on promptly (a push's outcome, recorded after Apple answered) may wait for
+    /// others to share its transaction; they go on sooner once 64 have gathered. At 1,000 publishes/s the outcomes
+    /// otherwise committed about three at a time, each commit with its own queue and device statements
+    /// (docs/benchmarks.md, "Issue 16, twelfth pass"). Zero: they commit as any other append. At most one second.
+    /// </summary>
+    public TimeSpan DeferredLinger { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
     /// How the retention purge removes a push-event day partition (docs/benchmarks.md, "Push purge", measures both).
     /// </summary>
     public PartitionRemoval PartitionRemoval { get; set; } = PartitionRemoval.DetachConcurrently;

@@ -25,6 +25,7 @@ public static class LedgerServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<LedgerOptions>().Bind(configuration.GetSection("Ledger"))
             .Validate(o => o.MaxBatch > 0 && o.Writers > 0, "Ledger:MaxBatch and Ledger:Writers must be positive.")
+            .Validate(o => o.DeferredLinger >= TimeSpan.Zero && o.DeferredLinger <= TimeSpan.FromSeconds(1), "Ledger:DeferredLinger must be between 0 and 1 second.")
             .ValidateOnStart();
         services.AddOptions<DataOptions>().Bind(configuration.GetSection("Data"));
         services.TryAddSingleton(TimeProvider.System);

@@ -72,6 +72,30 @@ public sealed partial class EventStore
         return AppendAloneAsync(pending, ct);
     }
 
+    /// <summary>
+    /// Appends events nobody waits on promptly (a push's outcome) to a stream, at whatever version it is, and returns
+    /// once they are durably committed. With group commit the append may wait up to <c>Ledger:DeferredLinger</c> for
+    /// other deferred appends, so that at moderate rates they share a transaction instead of each committing a small
+    /// one; the inline projections see them as any other append.
+    /// </summary>
+    public Task<AppendResult> AppendDeferredAsync(Guid streamId, string streamType, IReadOnlyList<object> events, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentException.ThrowIfNullOrEmpty(streamType);
+        if (events.Count == 0)
+        {
+            throw new ArgumentException("Append at least one event.", nameof(events));
+        }
+
+        var pending = new PendingAppend(streamId, streamType, ExpectedVersion.Any, events, null) { Deferred = true };
+        if (_committer is not null)
+        {
+            return _committer.EnqueueDeferredAsync(pending, ct);
+        }
+
+        return AppendAloneAsync(pending, ct);
+    }
+
     private async Task<AppendResult> AppendAloneAsync(PendingAppend pending, CancellationToken ct)
     {
         await ExecuteBatchAsync([pending], ct);
@@ -363,4 +387,7 @@ internal sealed class PendingAppend(
     public long QueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Appended with <see cref="EventStore.AppendDeferredAsync"/>: it may wait for others to share its commit.</summary>
+    public bool Deferred { get; init; }
 }

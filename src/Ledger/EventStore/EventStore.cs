@@ -45,7 +45,7 @@ public sealed partial class EventStore : IAsyncDisposable
         Availability = new LedgerAvailability(clock);
         if (_options.GroupCommit)
         {
-            _committer = new GroupCommitter(this, Math.Max(1, _options.MaxBatch), Math.Max(1, _options.Writers));
+            _committer = new GroupCommitter(this, Math.Max(1, _options.MaxBatch), Math.Max(1, _options.Writers), _options.DeferredLinger);
         }
     }
 

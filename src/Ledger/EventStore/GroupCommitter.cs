@@ -7,6 +7,11 @@ namespace Monal.Push.Ledger.EventStore;
 /// Group commit: appends queue here and a few writers each take whatever has queued while their previous batch
 /// was committing, so under load many appends share one transaction and one fsync, and when idle an append
 /// commits alone at once. A caller's task completes only after its batch committed.
+///
+/// Deferred appends (<see cref="EnqueueDeferredAsync"/>: events nobody waits on promptly, such as a push's outcome)
+/// first gather for up to the linger, or until <see cref="DeferredBatch"/> of them have, and then join the queue
+/// together, so a writer takes them in one batch: at a moderate rate the outcomes of a few dozen pushes share one
+/// transaction instead of each a small one of its own (docs/benchmarks.md, "Issue 16, twelfth pass").
 /// </summary>
 internal sealed class GroupCommitter : IAsyncDisposable
 {
@@ -14,8 +19,13 @@ internal sealed class GroupCommitter : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly Channel<PendingAppend> _queue;
     private readonly Task[] _writers;
+    private readonly Channel<PendingAppend>? _deferred;
+    private readonly TimeSpan _linger;
+    private readonly Task? _pump;
+    private TaskCompletionSource _ripe = NewRipe();
+    private volatile bool _flushing;
 
-    public GroupCommitter(EventStore store, int maxBatch, int writers)
+    public GroupCommitter(EventStore store, int maxBatch, int writers, TimeSpan deferredLinger)
     {
         _store = store;
         _maxBatch = maxBatch;
@@ -31,13 +41,68 @@ internal sealed class GroupCommitter : IAsyncDisposable
         {
             _writers[i] = Task.Run(WriteLoopAsync);
         }
+
+        if (deferredLinger > TimeSpan.Zero)
+        {
+            _linger = deferredLinger;
+            _deferred = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(maxBatch * writers * 8)
+            {
+                SingleWriter = false,
+                SingleReader = true,
+                FullMode = BoundedChannelFullMode.Wait,
+            });
+            _pump = Task.Run(PumpDeferredAsync);
+        }
     }
+
+    /// <summary>Deferred appends go on as soon as this many have gathered, whatever the linger.</summary>
+    public const int DeferredBatch = 64;
 
     public async Task<AppendResult> EnqueueAsync(PendingAppend append, CancellationToken ct)
     {
         await _queue.Writer.WriteAsync(append, ct);
         return await append.Completion.Task;
     }
+
+    /// <summary>Like <see cref="EnqueueAsync"/>, but the append may wait for others to share its commit.</summary>
+    public async Task<AppendResult> EnqueueDeferredAsync(PendingAppend append, CancellationToken ct)
+    {
+        if (_deferred is null)
+        {
+            return await EnqueueAsync(append, ct);
+        }
+
+        await _deferred.Writer.WriteAsync(append, ct);
+        if (_deferred.Reader.Count >= DeferredBatch)
+        {
+            Volatile.Read(ref _ripe).TrySetResult();
+        }
+
+        return await append.Completion.Task;
+    }
+
+    // Moves the deferred appends to the queue in bursts: after the first of a burst has waited the linger, or once
+    // DeferredBatch have gathered, or at once while stopping. Written together, a writer finds them together.
+    private async Task PumpDeferredAsync()
+    {
+        var reader = _deferred!.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            var ripe = Volatile.Read(ref _ripe);
+            if (!_flushing && reader.Count < DeferredBatch)
+            {
+                await Task.WhenAny(ripe.Task, Task.Delay(_linger));
+            }
+
+            Interlocked.Exchange(ref _ripe, NewRipe());
+            while (reader.TryRead(out var append))
+            {
+                await _queue.Writer.WriteAsync(append);
+            }
+        }
+    }
+
+    private static TaskCompletionSource NewRipe() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private async Task WriteLoopAsync()
     {
@@ -73,7 +138,11 @@ internal sealed class GroupCommitter : IAsyncDisposable
                 var taken = Stopwatch.GetTimestamp();
                 foreach (var p in batch)
                 {
-                    LedgerMetrics.AppendWait.Record(Stopwatch.GetElapsedTime(p.QueuedAt, taken).TotalSeconds);
+                    // The wait of appends somebody waits on: a deferred one's linger is by design.
+                    if (!p.Deferred)
+                    {
+                        LedgerMetrics.AppendWait.Record(Stopwatch.GetElapsedTime(p.QueuedAt, taken).TotalSeconds);
+                    }
                 }
 
                 // Appends are not cancelled half-way: a caller that gave up still gets a committed event.
@@ -96,6 +165,15 @@ internal sealed class GroupCommitter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_deferred is not null)
+        {
+            // Stopping: what is deferred goes on at once, before the queue closes behind it.
+            _flushing = true;
+            _deferred.Writer.TryComplete();
+            Volatile.Read(ref _ripe).TrySetResult();
+            await _pump!;
+        }
+
         _queue.Writer.TryComplete();
         await Task.WhenAll(_writers);
     }

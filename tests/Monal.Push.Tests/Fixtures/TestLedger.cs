@@ -15,10 +15,11 @@ public static class TestLedger
         TimeProvider? clock = null,
         IEnumerable<IInlineProjection>? inline = null,
         IEnumerable<IStreamDeletionHook>? hooks = null,
-        int maxBatch = 512)
+        int maxBatch = 512,
+        TimeSpan? deferredLinger = null)
     {
         var dataSource = await TestDatabase.DataSourceAsync();
-        return Store(dataSource, groupCommit, clock, inline, hooks, maxBatch);
+        return Store(dataSource, groupCommit, clock, inline, hooks, maxBatch, deferredLinger);
     }
 
     public static EventStore Store(
@@ -27,9 +28,15 @@ public static class TestLedger
         TimeProvider? clock = null,
         IEnumerable<IInlineProjection>? inline = null,
         IEnumerable<IStreamDeletionHook>? hooks = null,
-        int maxBatch = 512) =>
+        int maxBatch = 512,
+        TimeSpan? deferredLinger = null) =>
         new(dataSource, clock ?? TimeProvider.System, inline ?? [], hooks ?? [],
-            Options.Create(new LedgerOptions { GroupCommit = groupCommit, MaxBatch = maxBatch }),
+            Options.Create(new LedgerOptions
+            {
+                GroupCommit = groupCommit,
+                MaxBatch = maxBatch,
+                DeferredLinger = deferredLinger ?? new LedgerOptions().DeferredLinger,
+            }),
             NullLogger<EventStore>.Instance);
 
     public static MasterKey MasterKey { get; } = new(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));

@@ -124,6 +124,68 @@ public sealed class EventStoreAppendTests
     }
 
     [Fact]
+    public async Task AppendDeferredAsync_Should_ShareOneTransaction_When_AppendsArriveOneByOneWithinTheLinger()
+    {
+        // Ten appends a few milliseconds apart: each would find the writers idle and commit alone (ten transactions);
+        // deferred, they wait out the linger together.
+        await using var store = await TestLedger.StoreAsync(groupCommit: true, deferredLinger: TimeSpan.FromSeconds(1));
+        var batches = new List<int>();
+        store.BatchCommitted += n => { lock (batches) { batches.Add(n); } };
+        var device = Guid.CreateVersion7();
+        await store.AppendAsync(device, "device", ExpectedVersion.NoStream, [Registered(device)]);
+        lock (batches)
+        {
+            batches.Clear();
+        }
+
+        var appends = new List<Task<AppendResult>>();
+        for (var i = 0; i < 10; i++)
+        {
+            appends.Add(store.AppendDeferredAsync(device, "device", [Requested(device)]));
+            await Task.Delay(5);
+        }
+
+        var results = await Task.WhenAll(appends).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Enumerable.Range(2, 10).Select(v => (long)v), results.Select(r => r.Version).Order());
+        Assert.Equal(10, batches.Sum());
+        // One transaction, or two if the machine was slow enough for the linger to end among them.
+        Assert.True(batches.Count <= 2, $"{batches.Count} transactions for 10 deferred appends: [{string.Join(", ", batches)}]");
+        Assert.Equal(11, (await store.ReadStreamAsync(device)).Count);
+    }
+
+    [Fact]
+    public async Task AppendDeferredAsync_Should_GoOnWithoutTheLinger_When_ABatchHasGathered()
+    {
+        // A linger nobody would wait out: the appends complete because DeferredBatch of them gathered.
+        await using var store = await TestLedger.StoreAsync(groupCommit: true, deferredLinger: TimeSpan.FromHours(1));
+        var devices = Enumerable.Range(0, GroupCommitter.DeferredBatch).Select(_ => Guid.CreateVersion7()).ToArray();
+
+        var results = await Task.WhenAll(devices.Select(d => store.AppendDeferredAsync(d, "device", [Requested(d)])))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.All(results, r => Assert.Equal(1, r.Version));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_Should_CommitDeferredAppendsAtOnce_When_TheStoreStops()
+    {
+        var dataSource = await TestDatabase.DataSourceAsync();
+        var store = TestLedger.Store(dataSource, groupCommit: true, deferredLinger: TimeSpan.FromHours(1));
+        var devices = Enumerable.Range(0, 3).Select(_ => Guid.CreateVersion7()).ToArray();
+        var appends = devices.Select(d => store.AppendDeferredAsync(d, "device", [Requested(d)])).ToArray();
+
+        await store.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.All(await Task.WhenAll(appends), r => Assert.Equal(1, r.Version));
+        await using var reader = TestLedger.Store(dataSource, groupCommit: false);
+        foreach (var d in devices)
+        {
+            Assert.Single(await reader.ReadStreamAsync(d));
+        }
+    }
+
+    [Fact]
     public async Task ExecuteBatch_Should_FailOnlyTheCulpritInAFewCommits_When_OneAppendOfABatchIsRefused()
     {
         await using var store = await TestLedger.StoreAsync(groupCommit: false);

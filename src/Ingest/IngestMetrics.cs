@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Monal.Push.Ingest.Component;
 using Monal.Push.Ingest.Limiting;
@@ -19,6 +20,7 @@ internal sealed class IngestMetrics
     private readonly Counter<long> _replies;
     private readonly Counter<long> _registrations;
     private readonly Counter<long> _limits;
+    private readonly Histogram<double> _duration;
 
     /// <param name="meterFactory">The host's meter factory.</param>
     /// <param name="services">
@@ -35,6 +37,10 @@ internal sealed class IngestMetrics
             "monal.push.ingest.replies", "{reply}", "Publish replies, by error type and condition ('result' when accepted).");
         _registrations = meter.CreateCounter<long>(
             "monal.push.ingest.registrations", "{request}", "v1 registrations, by action, channel and outcome.");
+        _duration = meter.CreateHistogram<double>(
+            "monal.push.ingest.publish.duration", "s",
+            "From a publish reaching the publish handler to its answer (for an accepted one, its commit in the ledger included), by outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
         _limits = meter.CreateCounter<long>(
             "monal.push.ingest.limits", "{decision}",
             "Decisions of the abuse limits, by limit (publish-rate, domain-pending, new-devices, http-requests) and outcome (allowed, refused).");
@@ -51,9 +57,14 @@ internal sealed class IngestMetrics
         }
     }
 
-    public void Published(DeviceMode mode, ThrottleDecision? decision, PublishOutcome outcome)
+    /// <param name="mode">How the publish addressed its device.</param>
+    /// <param name="decision">The throttle's decision, when the publish reached it.</param>
+    /// <param name="outcome">The answer.</param>
+    /// <param name="startedAt">When the publish reached the handler (<see cref="Stopwatch.GetTimestamp()"/>).</param>
+    public void Published(DeviceMode mode, ThrottleDecision? decision, PublishOutcome outcome, long startedAt)
     {
         var condition = outcome.Condition ?? "result";
+        _duration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, new KeyValuePair<string, object?>("outcome", condition));
         var type = outcome.ErrorType is { } t ? Stanzas.StanzaError.TypeName(t) : "result";
         _publishes.Add(1,
             new("mode", mode.Name()),

@@ -45,20 +45,21 @@ internal sealed class PublishHandler(
     public async ValueTask<PublishOutcome> HandleAsync(PublishRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var mode = request.Secret is not null ? DeviceMode.Registered : DeviceMode.Stateless;
         // The sending domain's own limits first: its excess is answered here, before it can take a share of what all
         // domains share (the pending appends below, the component link's in-flight stanzas).
         if (limiter.TryEnter(request.FromDomain, out var admission) is { } refusal)
         {
             var outcome = refusal == LimitKind.Overload ? PublishOutcome.ResourceConstraint : PublishOutcome.DomainLimited;
-            metrics.Published(mode, null, outcome);
+            metrics.Published(mode, null, outcome, started);
             return outcome;
         }
 
         PublishOutcome? answered = null;
         try
         {
-            answered = await AdmittedAsync(request, mode, ct);
+            answered = await AdmittedAsync(request, mode, started, ct);
             return answered.Value;
         }
         finally
@@ -69,13 +70,13 @@ internal sealed class PublishHandler(
         }
     }
 
-    private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, DeviceMode mode, CancellationToken ct)
+    private async ValueTask<PublishOutcome> AdmittedAsync(PublishRequest request, DeviceMode mode, long started, CancellationToken ct)
     {
         // The limiter counts every admitted publish (this one included): one count for both checks.
         if (limiter.Pending > _options.MaxPendingAppends)
         {
             Log.Overloaded(logger, limiter.Pending);
-            metrics.Published(mode, null, PublishOutcome.ResourceConstraint);
+            metrics.Published(mode, null, PublishOutcome.ResourceConstraint, started);
             return PublishOutcome.ResourceConstraint;
         }
 
@@ -107,7 +108,7 @@ internal sealed class PublishHandler(
                 decision?.ToString() ?? "none");
         }
 
-        metrics.Published(mode, decision, outcome);
+        metrics.Published(mode, decision, outcome, started);
         return outcome;
     }
 

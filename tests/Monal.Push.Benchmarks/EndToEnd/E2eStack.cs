@@ -234,7 +234,7 @@ internal sealed class E2eStack : IAsyncDisposable
              (wal.Length > 0 ? $"\n  database: {wal}" : "") +
              (databaseByProcess.Length > 0 ? $"\n  database CPU by process, µs a publish: {databaseByProcess}" : "") +
              (probed.Length > 0 ? $"\n  probe every 10 ms: {probed}" : "") +
-             (commits.Length > 0 ? $"\n  group commit: {commits}" : "") +
+             (commits.Length > 0 ? $"\n  serve's histograms: {commits}" : "") +
              (memory.Length > 0 ? $"\n  serve memory at the phase's end: {memory}" : "") +
              $"\n  garbage collections: {collections}" +
              (statements.Length > 0 ? $"\n  database statements (pg_stat_statements): {statements}" : ""));

@@ -3,14 +3,18 @@ using System.Globalization;
 namespace Monal.Push.Benchmarks.EndToEnd;
 
 /// <summary>
-/// Serve's group-commit histograms (`monal_ledger_append_wait_seconds`, `monal_ledger_group_commit_seconds`) read
-/// from its `/metrics` before and after a phase: the difference says where an append's time went during that phase.
+/// Serve's own latency histograms read from its `/metrics` before and after a phase: a publish's time in serve's
+/// handler (`monal_push_ingest_publish_duration`, every outcome together) against the generator's, and where an
+/// append's time went (`monal_ledger_append_wait_seconds`, `monal_ledger_group_commit_seconds`).
 /// </summary>
 internal sealed class ServeHistograms
 {
-    private const string Prefix = "monal_ledger_";
-
-    private static readonly string[] Names = [Prefix + "append_wait_seconds", Prefix + "group_commit_seconds"];
+    private static readonly (string Name, string Label)[] Histograms =
+    [
+        ("monal_push_ingest_publish_duration", "publish in serve"),
+        ("monal_ledger_append_wait_seconds", "append_wait_seconds"),
+        ("monal_ledger_group_commit_seconds", "group_commit_seconds"),
+    ];
 
     private readonly Dictionary<string, SortedDictionary<double, long>> _buckets;
     private readonly Dictionary<string, (double Sum, long Count)> _totals;
@@ -40,7 +44,7 @@ internal sealed class ServeHistograms
         var totals = new Dictionary<string, (double Sum, long Count)>();
         foreach (var line in PrometheusLine.Samples(text))
         {
-            foreach (var name in Names)
+            foreach (var (name, _) in Histograms)
             {
                 if (!line.StartsWith(name, StringComparison.Ordinal))
                 {
@@ -57,15 +61,18 @@ internal sealed class ServeHistograms
                         buckets[name] = b = [];
                     }
 
-                    b[bound] = (long)value;
+                    // A histogram with labels (the publish's outcome) has one series per label set: they add up.
+                    b[bound] = b.GetValueOrDefault(bound) + (long)value;
                 }
                 else if (rest.StartsWith("_sum", StringComparison.Ordinal))
                 {
-                    totals[name] = (value, totals.GetValueOrDefault(name).Count);
+                    var (sum, count) = totals.GetValueOrDefault(name);
+                    totals[name] = (sum + value, count);
                 }
                 else if (rest.StartsWith("_count", StringComparison.Ordinal))
                 {
-                    totals[name] = (totals.GetValueOrDefault(name).Sum, (long)value);
+                    var (sum, count) = totals.GetValueOrDefault(name);
+                    totals[name] = (sum, count + (long)value);
                 }
             }
         }
@@ -77,7 +84,7 @@ internal sealed class ServeHistograms
     public string Since(ServeHistograms before)
     {
         var parts = new List<string>();
-        foreach (var name in Names)
+        foreach (var (name, label) in Histograms)
         {
             if (!_buckets.TryGetValue(name, out var after))
             {
@@ -95,7 +102,7 @@ internal sealed class ServeHistograms
 
             var mean = (sum - sum0) / n * 1000;
             parts.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{name[Prefix.Length..]}: {n:N0}, mean {mean:N2} ms, p50 ≤ {Bound(after, earlier, n, 0.50)}, p99 ≤ {Bound(after, earlier, n, 0.99)}"));
+                $"{label}: {n:N0}, mean {mean:N2} ms, p50 ≤ {Bound(after, earlier, n, 0.50)}, p99 ≤ {Bound(after, earlier, n, 0.99)}"));
         }
 
         return string.Join("; ", parts);

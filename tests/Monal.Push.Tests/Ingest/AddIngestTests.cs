@@ -96,6 +96,17 @@ public sealed class AddIngestTests
                 seen.Add((instrument.Name, tags.ToArray()));
             }
         });
+        var durations = new List<(double Seconds, KeyValuePair<string, object?>[] Tags)>();
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "monal.push.ingest.publish.duration")
+            {
+                lock (durations)
+                {
+                    durations.Add((value, tags.ToArray()));
+                }
+            }
+        });
         listener.Start();
 
         var outcome = await handler.HandleAsync(IngestHarness.Stateless(token), CancellationToken.None);
@@ -106,6 +117,10 @@ public sealed class AddIngestTests
         Assert.Contains(new KeyValuePair<string, object?>("decision", "immediate"), publish.Tags);
         Assert.Contains(new KeyValuePair<string, object?>("outcome", "result"), publish.Tags);
         Assert.Single(seen, s => s.Instrument == "monal.push.ingest.replies");
+        // The publish's time in the handler, its commit included: more than nothing, less than the test's own time.
+        var duration = Assert.Single(durations);
+        Assert.InRange(duration.Seconds, 1e-6, 60);
+        Assert.Equal([new KeyValuePair<string, object?>("outcome", "result")], duration.Tags);
         listener.RecordObservableInstruments();
         Assert.Contains(seen, s => s.Instrument == "monal.push.ingest.component.reconnects");
         Assert.DoesNotContain(seen.SelectMany(s => s.Tags), t => t.Value is string v && (v.Contains(token[..8]) || v.Contains(IngestHarness.Domain)));

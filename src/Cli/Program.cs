@@ -4,11 +4,6 @@ using Monal.Push.Cli.Commands;
 using Monal.Push.Ledger;
 using Monal.Push.Ledger.Crypto;
 
-// On SIGINT/SIGTERM System.CommandLine cancels the verb's token and, by default, ends the process 2 seconds later
-// whether or not the verb has finished. `serve` and `demo` need longer to stop in order (the host's graceful stop,
-// then Prosody and the embedded PostgreSQL), or they would leave those processes behind.
-// Bad configuration (options validated at start, e.g. a retention period longer than the policy allows) is answered
-// with its messages and exit code 2, not a stack trace; anything else as System.CommandLine's own handler would.
 // HttpClient's HTTP/2 connection rents a 4 KiB buffer for each request's headers from the shared array pool and holds it
 // until the connection's writer has sent them. With a hundred requests to APNs in flight the pool (32 arrays of a size
 // per core by default) runs dry and every further request allocates its own: 7 % of serve's allocations in first
@@ -20,6 +15,11 @@ if (Environment.GetEnvironmentVariable(ArraysPerPartition) is null)
     Environment.SetEnvironmentVariable(ArraysPerPartition, "256");
 }
 
+// On SIGINT/SIGTERM System.CommandLine cancels the verb's token and, by default, ends the process 2 seconds later
+// whether or not the verb has finished. `serve` and `demo` need longer to stop in order (the host's graceful stop,
+// then Prosody and the embedded PostgreSQL), or they would leave those processes behind.
+// Bad configuration (options validated at start, e.g. a retention period longer than the policy allows) is answered
+// with its messages and exit code 2, not a stack trace; anything else as System.CommandLine's own handler would.
 try
 {
     var parse = MonalCommands.Build().Parse(args);

@@ -56,10 +56,10 @@ internal sealed partial class PushDispatcher
     }
 
     // Records the outcome of a push that was sent, deferred: it may wait a few milliseconds to share its commit with
-    // other outcomes (Ledger:DeferredLinger), as nobody waits on it. Not cancelled by a stop: an outcome must be recorded even while
-    // stopping. A transient database failure is retried with backoff while the push stays held (its claim is renewed
-    // as soon as the database answers): giving up would send the push again after the lease, the same apns-id
-    // answered twice (issue 15, point 3). Only the end of a graceful stop (or a kill) cuts this off.
+    // other outcomes (Ledger:DeferredLinger), as nobody waits on it. Not cancelled by a stop: an outcome must be
+    // recorded even while stopping. A transient database failure is retried with backoff while the push stays held (its
+    // claim is renewed as soon as the database answers): giving up would send the push again after the lease, the same
+    // apns-id answered twice (issue 15, point 3). Only the end of a graceful stop (or a kill) cuts this off.
     private async Task RecordAsync(QueuedPush push, IPushOutcome outcome)
     {
         var backoff = Backoff.ForDatabase();

@@ -15,6 +15,9 @@ namespace Monal.Push.Ledger.EventStore;
 /// </summary>
 internal sealed class GroupCommitter : IAsyncDisposable
 {
+    /// <summary>Deferred appends go on as soon as this many have gathered, whatever the linger.</summary>
+    public const int DeferredBatch = 64;
+
     private readonly EventStore _store;
     private readonly int _maxBatch;
     private readonly Channel<PendingAppend> _queue;
@@ -54,9 +57,6 @@ internal sealed class GroupCommitter : IAsyncDisposable
             _pump = Task.Run(PumpDeferredAsync);
         }
     }
-
-    /// <summary>Deferred appends go on as soon as this many have gathered, whatever the linger.</summary>
-    public const int DeferredBatch = 64;
 
     public async Task<AppendResult> EnqueueAsync(PendingAppend append, CancellationToken ct)
     {

@@ -127,8 +127,9 @@ public sealed class EventStoreAppendTests
     public async Task AppendDeferredAsync_Should_ShareOneTransaction_When_AppendsArriveOneByOneWithinTheLinger()
     {
         // Ten appends a few milliseconds apart: each would find the writers idle and commit alone (ten transactions);
-        // deferred, they wait out the linger together.
-        await using var store = await TestLedger.StoreAsync(groupCommit: true, deferredLinger: TimeSpan.FromSeconds(1));
+        // deferred, they wait out the linger together. A long linger, so that a loaded machine's slow timers still
+        // bring all ten within it.
+        await using var store = await TestLedger.StoreAsync(groupCommit: true, deferredLinger: TimeSpan.FromSeconds(5));
         var batches = new List<int>();
         store.BatchCommitted += n => { lock (batches) { batches.Add(n); } };
         var device = Guid.CreateVersion7();

@@ -55,22 +55,7 @@ public sealed partial class EventStore
         IReadOnlyList<object> events,
         EventMetadata? metadata = null,
         CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(events);
-        ArgumentException.ThrowIfNullOrEmpty(streamType);
-        if (events.Count == 0)
-        {
-            throw new ArgumentException("Append at least one event.", nameof(events));
-        }
-
-        var pending = new PendingAppend(streamId, streamType, expected, events, metadata);
-        if (_committer is not null)
-        {
-            return _committer.EnqueueAsync(pending, ct);
-        }
-
-        return AppendAloneAsync(pending, ct);
-    }
+        => SubmitAsync(new PendingAppend(streamId, streamType, expected, Checked(events, streamType), metadata), ct);
 
     /// <summary>
     /// Appends events nobody waits on promptly (a push's outcome) to a stream, at whatever version it is, and returns
@@ -79,6 +64,9 @@ public sealed partial class EventStore
     /// one; the inline projections see them as any other append.
     /// </summary>
     public Task<AppendResult> AppendDeferredAsync(Guid streamId, string streamType, IReadOnlyList<object> events, CancellationToken ct = default)
+        => SubmitAsync(new PendingAppend(streamId, streamType, ExpectedVersion.Any, Checked(events, streamType), null) { Deferred = true }, ct);
+
+    private static IReadOnlyList<object> Checked(IReadOnlyList<object> events, string streamType)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentException.ThrowIfNullOrEmpty(streamType);
@@ -87,14 +75,12 @@ public sealed partial class EventStore
             throw new ArgumentException("Append at least one event.", nameof(events));
         }
 
-        var pending = new PendingAppend(streamId, streamType, ExpectedVersion.Any, events, null) { Deferred = true };
-        if (_committer is not null)
-        {
-            return _committer.EnqueueDeferredAsync(pending, ct);
-        }
-
-        return AppendAloneAsync(pending, ct);
+        return events;
     }
+
+    // Through the group commit when it is on, else alone in a transaction of its own.
+    private Task<AppendResult> SubmitAsync(PendingAppend pending, CancellationToken ct) =>
+        _committer is not null ? _committer.EnqueueAsync(pending, ct) : AppendAloneAsync(pending, ct);
 
     private async Task<AppendResult> AppendAloneAsync(PendingAppend pending, CancellationToken ct)
     {

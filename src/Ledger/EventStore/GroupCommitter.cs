@@ -8,7 +8,7 @@ namespace Monal.Push.Ledger.EventStore;
 /// was committing, so under load many appends share one transaction and one fsync, and when idle an append
 /// commits alone at once. A caller's task completes only after its batch committed.
 ///
-/// Deferred appends (<see cref="EnqueueDeferredAsync"/>: events nobody waits on promptly, such as a push's outcome)
+/// Deferred appends (<see cref="PendingAppend.Deferred"/>: events nobody waits on promptly, such as a push's outcome)
 /// first gather for up to the linger, or until <see cref="DeferredBatch"/> of them have, and then join the queue
 /// together, so a writer takes them in one batch: at a moderate rate the outcomes of a few dozen pushes share one
 /// transaction instead of each a small one of its own (docs/benchmarks.md, "Issue 16, twelfth pass").
@@ -58,24 +58,23 @@ internal sealed class GroupCommitter : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Queues an append and completes once its batch committed. A deferred one (<see cref="PendingAppend.Deferred"/>)
+    /// first waits, with the other deferred appends, for the linger or for a batch of them to gather.
+    /// </summary>
     public async Task<AppendResult> EnqueueAsync(PendingAppend append, CancellationToken ct)
     {
-        await _queue.Writer.WriteAsync(append, ct);
-        return await append.Completion.Task;
-    }
-
-    /// <summary>Like <see cref="EnqueueAsync"/>, but the append may wait for others to share its commit.</summary>
-    public async Task<AppendResult> EnqueueDeferredAsync(PendingAppend append, CancellationToken ct)
-    {
-        if (_deferred is null)
+        if (append.Deferred && _deferred is not null)
         {
-            return await EnqueueAsync(append, ct);
+            await _deferred.Writer.WriteAsync(append, ct);
+            if (_deferred.Reader.Count >= DeferredBatch)
+            {
+                Volatile.Read(ref _ripe).TrySetResult();
+            }
         }
-
-        await _deferred.Writer.WriteAsync(append, ct);
-        if (_deferred.Reader.Count >= DeferredBatch)
+        else
         {
-            Volatile.Read(ref _ripe).TrySetResult();
+            await _queue.Writer.WriteAsync(append, ct);
         }
 
         return await append.Completion.Task;

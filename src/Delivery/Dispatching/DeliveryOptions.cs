@@ -13,7 +13,8 @@ internal sealed class DeliveryOptions
     // How often the queue is polled for delayed pushes, retries and pushes left by other nodes.
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    // Sends in flight at once over all push modules (each APNs pool caps its own connection on top).
+    // Sends in flight at once over all push modules (each APNs pool caps its own connection on top). As many pushes
+    // again, answered by Apple, may wait for their outcome's commit without holding a slot.
     public int MaxInFlight { get; set; } = 256;
 
     // Claimed pushes held in memory waiting for a send slot (the fast path and the poller share it).

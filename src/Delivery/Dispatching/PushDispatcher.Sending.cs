@@ -19,6 +19,7 @@ internal sealed partial class PushDispatcher
 
     private async Task SendOneAsync(QueuedPush push)
     {
+        var holdsSlot = true;
         try
         {
             var outcome = await DecideAsync(push);
@@ -27,6 +28,7 @@ internal sealed partial class PushDispatcher
                 return;
             }
 
+            holdsSlot = !TryLeaveSlot();
             await RecordAsync(push, outcome);
             Count(outcome);
         }
@@ -51,8 +53,33 @@ internal sealed partial class PushDispatcher
         finally
         {
             _held.TryRemove(KeyValuePair.Create(push.PushId, push));
-            _slots.Release();
+            if (holdsSlot)
+            {
+                _slots.Release();
+            }
+            else
+            {
+                Interlocked.Decrement(ref _recordingWithoutSlot);
+            }
         }
+    }
+
+    // Apple has answered: the send's slot goes to the next push while this outcome waits for its commit, which under
+    // load waits behind the publishes' commits (and up to Ledger:DeferredLinger for others to share it). Holding the
+    // slot through that wait made the commit's latency bound the sends: 256 slots held 50 ms each are 5,120 pushes a
+    // second at most (docs/benchmarks.md, "Issue 16, thirteenth pass"). The push stays held, its claim renewed, until
+    // its outcome is committed. At most MaxInFlight outcomes wait without a slot; past them the slot is kept, so a
+    // database that stops answering stops the sends after 2 x MaxInFlight pushes whose outcome is not recorded yet.
+    private bool TryLeaveSlot()
+    {
+        if (Interlocked.Increment(ref _recordingWithoutSlot) > _options.MaxInFlight)
+        {
+            Interlocked.Decrement(ref _recordingWithoutSlot);
+            return false;
+        }
+
+        _slots.Release();
+        return true;
     }
 
     // Records the outcome of a push that was sent, deferred: it may wait a few milliseconds to share its commit with

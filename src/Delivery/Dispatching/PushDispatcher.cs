@@ -104,6 +104,7 @@ internal sealed partial class PushDispatcher : BackgroundService
     private long _failed;
     private long _retried;
     private long _polls;
+    private int _recordingWithoutSlot;
 
     public PushDispatcher(
         EventStore store,

@@ -64,7 +64,8 @@ internal sealed class DispatchHarness : IAsyncDisposable
         return new DispatchHarness(dataSource, mock, key);
     }
 
-    public DispatchNode Node(Action<DeliveryOptions>? configure = null, string topic = Topic, TimeSpan? requestTimeout = null)
+    public DispatchNode Node(
+        Action<DeliveryOptions>? configure = null, string topic = Topic, TimeSpan? requestTimeout = null, TimeSpan? deferredLinger = null)
     {
         var options = new DeliveryOptions
         {
@@ -93,7 +94,7 @@ internal sealed class DispatchHarness : IAsyncDisposable
         });
         var node = new DispatcherNode();
         var projection = new DeliveryQueueProjection(node, Options.Create(options));
-        var store = TestLedger.Store(DataSource, inline: [projection], hooks: [projection]);
+        var store = TestLedger.Store(DataSource, inline: [projection], hooks: [projection], deferredLinger: deferredLinger);
         var metrics = new DeliveryMetrics();
         var dispatcher = new PushDispatcher(store, registry, Keys, new DirectoryDeviceLookup(Directory), node, Options.Create(options),
             TimeProvider.System, new KeyedHash(TestLedger.MasterKey), metrics, NullLogger<PushDispatcher>.Instance);

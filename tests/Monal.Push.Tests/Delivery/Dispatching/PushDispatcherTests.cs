@@ -219,6 +219,40 @@ public sealed class PushDispatcherTests
     }
 
     [Fact]
+    public async Task Dispatcher_Should_SendOnWhileOutcomesWaitForTheirCommit_AndStopAtTwiceMaxInFlight()
+    {
+        await using var h = await DispatchHarness.CreateAsync();
+        // Outcomes linger 5 s for others to share their commit (fewer than 64 never end it early), so every push Apple
+        // has answered waits that long for its outcome to be recorded.
+        var a = await h.Node(o => o.MaxInFlight = 2, deferredLinger: TimeSpan.FromSeconds(5)).StartAsync();
+        var devices = new List<Guid>();
+        var pushes = new List<Guid>();
+        for (var i = 0; i < 6; i++)
+        {
+            var (device, _) = await h.AddDeviceAsync();
+            devices.Add(device);
+            pushes.Add(await DispatchHarness.RequestAsync(a.Store, device));
+        }
+
+        await WaitForRequestsAsync(h, 2, DispatchHarness.Patience);
+        // The two answered pushes gave their slots to the next two while their outcomes wait: four sent within the linger.
+        await WaitForRequestsAsync(h, 4, TimeSpan.FromSeconds(2));
+        // Then the two waiting without a slot are the most allowed (MaxInFlight): the next two keep theirs, and the last
+        // two are not sent until the outcomes are committed.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(4, h.Mock.RequestCount);
+
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.IsType<PushDelivered>(Assert.Single(await DispatchHarness.WaitForFinalAsync(a.Store, devices[i], pushes[i])));
+        }
+
+        Assert.Equal(6, h.Mock.RequestCount);
+        Assert.Equal(0, h.Mock.DuplicateDeliveries);
+        Assert.Equal(0, await h.QueueCountAsync());
+    }
+
+    [Fact]
     public async Task StopAsync_Should_FinishInFlightSendsAndHandBackTheRest_When_Stopping()
     {
         await using var h = await DispatchHarness.CreateAsync();
@@ -354,6 +388,15 @@ public sealed class PushDispatcherTests
     }
 
     // A fresh APNs connection takes one request at a time until one is answered (ApnsClient warm-up): answer one first.
+    private static async Task WaitForRequestsAsync(DispatchHarness h, int count, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (h.Mock.RequestCount < count)
+        {
+            await Task.Delay(20, cts.Token);
+        }
+    }
+
     private static async Task WarmUpAsync(DispatchHarness h, DispatchNode node)
     {
         var (device, _) = await h.AddDeviceAsync();

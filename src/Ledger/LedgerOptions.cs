@@ -29,7 +29,8 @@ public sealed class LedgerOptions
     /// <summary>
     /// Concurrent group-commit writers (connections). Two: while one commits, the other gathers the next batch, so the
     /// batches stay large; with four, end to end on two cores, each committed smaller batches and the database spent
-    /// more per publish (docs/benchmarks.md, "Issue 16, sixth pass"; the ledger alone was measured with 4 to 8).
+    /// more per publish (docs/benchmarks.md, "Issue 16, sixth pass"; the ledger alone was measured with 4 to 8). The
+    /// writers after the first join in only once a backlog waits (GroupCommitter.BacklogForMoreWriters).
     /// </summary>
     public int Writers { get; set; } = 2;
 

@@ -6,7 +6,8 @@ namespace Monal.Push.Ledger.EventStore;
 /// <summary>
 /// Group commit: appends queue here and a few writers each take whatever has queued while their previous batch
 /// was committing, so under load many appends share one transaction and one fsync, and when idle an append
-/// commits alone at once. A caller's task completes only after its batch committed.
+/// commits alone at once. The writers after the first join in only once <see cref="BacklogForMoreWriters"/> appends
+/// wait (docs/benchmarks.md, "Issue 16, thirteenth pass"). A caller's task completes only after its batch committed.
 ///
 /// Deferred appends (<see cref="PendingAppend.Deferred"/>: events nobody waits on promptly, such as a push's outcome)
 /// first gather for up to the linger, or until <see cref="DeferredBatch"/> of them have, and then join the queue
@@ -18,6 +19,12 @@ internal sealed class GroupCommitter : IAsyncDisposable
     /// <summary>Deferred appends go on as soon as this many have gathered, whatever the linger.</summary>
     public const int DeferredBatch = 64;
 
+    /// <summary>
+    /// The writers after the first take a batch only once this many appends wait: at a moderate rate the first writer
+    /// alone commits what gathered during its previous commit, instead of the others each committing one or two.
+    /// </summary>
+    public const int BacklogForMoreWriters = 8;
+
     private readonly EventStore _store;
     private readonly int _maxBatch;
     private readonly Channel<PendingAppend> _queue;
@@ -26,7 +33,9 @@ internal sealed class GroupCommitter : IAsyncDisposable
     private readonly TimeSpan _linger;
     private readonly Task? _pump;
     private TaskCompletionSource _ripe = NewRipe();
+    private TaskCompletionSource _backlog = NewRipe();
     private volatile bool _flushing;
+    private volatile bool _closing;
 
     public GroupCommitter(EventStore store, int maxBatch, int writers, TimeSpan deferredLinger)
     {
@@ -40,9 +49,10 @@ internal sealed class GroupCommitter : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
         });
         _writers = new Task[writers];
-        for (var i = 0; i < writers; i++)
+        _writers[0] = Task.Run(() => WriteLoopAsync(first: true));
+        for (var i = 1; i < writers; i++)
         {
-            _writers[i] = Task.Run(WriteLoopAsync);
+            _writers[i] = Task.Run(() => WriteLoopAsync(first: false));
         }
 
         if (deferredLinger > TimeSpan.Zero)
@@ -75,6 +85,7 @@ internal sealed class GroupCommitter : IAsyncDisposable
         else
         {
             await _queue.Writer.WriteAsync(append, ct);
+            SignalBacklog();
         }
 
         return await append.Completion.Task;
@@ -98,19 +109,65 @@ internal sealed class GroupCommitter : IAsyncDisposable
             {
                 await _queue.Writer.WriteAsync(append);
             }
+
+            SignalBacklog();
+        }
+    }
+
+    // Wakes the writers after the first once enough appends wait for them.
+    private void SignalBacklog()
+    {
+        if (_writers.Length > 1 && _queue.Reader.Count >= BacklogForMoreWriters)
+        {
+            Volatile.Read(ref _backlog).TrySetResult();
+        }
+    }
+
+    // A writer after the first: waits until BacklogForMoreWriters appends are queued (or the committer closes).
+    private async Task WaitForBacklogAsync()
+    {
+        while (!_closing)
+        {
+            var signal = Volatile.Read(ref _backlog);
+            if (signal.Task.IsCompleted)
+            {
+                // Spent: arm a new one before looking at the queue, so a signal after the look is not missed.
+                Interlocked.CompareExchange(ref _backlog, NewRipe(), signal);
+                continue;
+            }
+
+            if (_queue.Reader.Count >= BacklogForMoreWriters)
+            {
+                return;
+            }
+
+            await signal.Task;
         }
     }
 
     private static TaskCompletionSource NewRipe() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private async Task WriteLoopAsync()
+    // The first writer takes whatever has queued as soon as it is free; the others only once a backlog has formed
+    // (BacklogForMoreWriters), which at a moderate rate leaves the first to commit alone and at a high one (or while its
+    // commit stalls) lets another commit meanwhile.
+    private async Task WriteLoopAsync(bool first)
     {
         var reader = _queue.Reader;
         var batch = new List<PendingAppend>(_maxBatch);
         var carry = new Queue<PendingAppend>();
         var streams = new HashSet<Guid>();
-        while (carry.Count > 0 || await reader.WaitToReadAsync())
+        while (true)
         {
+            if (!first && carry.Count == 0)
+            {
+                await WaitForBacklogAsync();
+            }
+
+            if (carry.Count == 0 && !await reader.WaitToReadAsync())
+            {
+                return;
+            }
+
             batch.Clear();
             streams.Clear();
             var postponed = new List<PendingAppend>();
@@ -173,7 +230,9 @@ internal sealed class GroupCommitter : IAsyncDisposable
             await _pump!;
         }
 
+        _closing = true;
         _queue.Writer.TryComplete();
+        Volatile.Read(ref _backlog).TrySetResult();
         await Task.WhenAll(_writers);
     }
 }

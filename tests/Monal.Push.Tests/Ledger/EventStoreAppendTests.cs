@@ -124,6 +124,62 @@ public sealed class EventStoreAppendTests
     }
 
     [Fact]
+    public async Task AppendAsync_Should_CommitOnTheSecondWriter_OnlyOnceABacklogFormsBehindAStalledCommit()
+    {
+        await using var store = await TestLedger.StoreAsync(groupCommit: true); // two writers, the default
+        var stalledStream = Guid.CreateVersion7();
+        await store.AppendAsync(stalledStream, "device", ExpectedVersion.Any, [Requested(stalledStream)]);
+
+        // Hold the stream's row: the next append to it waits inside its commit, and so does the writer that took it.
+        var dataSource = await TestDatabase.DataSourceAsync();
+        await using var holder = await dataSource.OpenConnectionAsync();
+        await using var tx = await holder.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("select 1 from streams where id = $1 for update", holder, tx))
+        {
+            hold.Parameters.Add(new() { Value = stalledStream });
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        var stalled = store.AppendAsync(stalledStream, "device", ExpectedVersion.Any, [Requested(stalledStream)]);
+        await WaitUntilBlockedByAsync(dataSource, holder.ProcessID);
+
+        Task<AppendResult> AppendToNewStream()
+        {
+            var id = Guid.CreateVersion7();
+            return store.AppendAsync(id, "device", ExpectedVersion.Any, [Requested(id)]);
+        }
+
+        // Fewer than the backlog wait for the first writer, as they would at a moderate rate.
+        var few = Enumerable.Range(0, GroupCommitter.BacklogForMoreWriters - 1).Select(_ => AppendToNewStream()).ToList();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(few, t => t.IsCompleted);
+
+        // A backlog: the second writer commits it while the first is still stalled.
+        var more = Enumerable.Range(0, GroupCommitter.BacklogForMoreWriters).Select(_ => AppendToNewStream()).ToList();
+        await Task.WhenAll(few.Concat(more)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(stalled.IsCompleted);
+
+        await tx.RollbackAsync();
+        Assert.Equal(2, (await stalled.WaitAsync(TimeSpan.FromSeconds(30))).Version);
+    }
+
+    private static async Task WaitUntilBlockedByAsync(NpgsqlDataSource dataSource, int holderPid)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            await using var cmd = dataSource.CreateCommand("select count(*) from pg_stat_activity where $1 = any(pg_blocking_pids(pid))");
+            cmd.Parameters.Add(new() { Value = holderPid });
+            if ((long)(await cmd.ExecuteScalarAsync(cts.Token))! > 0)
+            {
+                return;
+            }
+
+            await Task.Delay(20, cts.Token);
+        }
+    }
+
+    [Fact]
     public async Task AppendDeferredAsync_Should_ShareOneTransaction_When_AppendsArriveOneByOneWithinTheLinger()
     {
         // Ten appends a few milliseconds apart: each would find the writers idle and commit alone (ten transactions);

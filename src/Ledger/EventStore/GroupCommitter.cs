@@ -32,8 +32,8 @@ internal sealed class GroupCommitter : IAsyncDisposable
     private readonly Channel<PendingAppend>? _deferred;
     private readonly TimeSpan _linger;
     private readonly Task? _pump;
-    private TaskCompletionSource _ripe = NewRipe();
-    private TaskCompletionSource _backlog = NewRipe();
+    private readonly Wakeup _ripe = new();
+    private readonly Wakeup _backlog = new();
     private volatile bool _flushing;
     private volatile bool _closing;
 
@@ -79,7 +79,7 @@ internal sealed class GroupCommitter : IAsyncDisposable
             await _deferred.Writer.WriteAsync(append, ct);
             if (_deferred.Reader.Count >= DeferredBatch)
             {
-                Volatile.Read(ref _ripe).TrySetResult();
+                _ripe.Set();
             }
         }
         else
@@ -98,13 +98,13 @@ internal sealed class GroupCommitter : IAsyncDisposable
         var reader = _deferred!.Reader;
         while (await reader.WaitToReadAsync())
         {
-            var ripe = Volatile.Read(ref _ripe);
+            var ripe = _ripe.Current;
             if (!_flushing && reader.Count < DeferredBatch)
             {
-                await Task.WhenAny(ripe.Task, Task.Delay(_linger));
+                await Task.WhenAny(ripe, Task.Delay(_linger));
             }
 
-            Interlocked.Exchange(ref _ripe, NewRipe());
+            _ripe.Rearm(ripe);
             while (reader.TryRead(out var append))
             {
                 await _queue.Writer.WriteAsync(append);
@@ -119,7 +119,7 @@ internal sealed class GroupCommitter : IAsyncDisposable
     {
         if (_writers.Length > 1 && _queue.Reader.Count >= BacklogForMoreWriters)
         {
-            Volatile.Read(ref _backlog).TrySetResult();
+            _backlog.Set();
         }
     }
 
@@ -128,11 +128,11 @@ internal sealed class GroupCommitter : IAsyncDisposable
     {
         while (!_closing)
         {
-            var signal = Volatile.Read(ref _backlog);
-            if (signal.Task.IsCompleted)
+            var signal = _backlog.Current;
+            if (signal.IsCompleted)
             {
                 // Spent: arm a new one before looking at the queue, so a signal after the look is not missed.
-                Interlocked.CompareExchange(ref _backlog, NewRipe(), signal);
+                _backlog.Rearm(signal);
                 continue;
             }
 
@@ -141,11 +141,9 @@ internal sealed class GroupCommitter : IAsyncDisposable
                 return;
             }
 
-            await signal.Task;
+            await signal;
         }
     }
-
-    private static TaskCompletionSource NewRipe() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // The first writer takes whatever has queued as soon as it is free; the others only once a backlog has formed
     // (BacklogForMoreWriters), which at a moderate rate leaves the first to commit alone and at a high one (or while its
@@ -226,13 +224,39 @@ internal sealed class GroupCommitter : IAsyncDisposable
             // Stopping: what is deferred goes on at once, before the queue closes behind it.
             _flushing = true;
             _deferred.Writer.TryComplete();
-            Volatile.Read(ref _ripe).TrySetResult();
+            _ripe.Set();
             await _pump!;
         }
 
         _closing = true;
         _queue.Writer.TryComplete();
-        Volatile.Read(ref _backlog).TrySetResult();
+        _backlog.Set();
         await Task.WhenAll(_writers);
+    }
+
+    /// <summary>
+    /// A wake-up that any thread may set, any number of times, and its waiters re-arm once they have seen it set
+    /// (the deferred appends' "a batch has gathered", the other writers' "a backlog waits").
+    /// </summary>
+    private sealed class Wakeup
+    {
+        private TaskCompletionSource _current = New();
+
+        /// <summary>Completes once the wake-up is set after the last re-arming.</summary>
+        public Task Current => Volatile.Read(ref _current).Task;
+
+        public void Set() => Volatile.Read(ref _current).TrySetResult();
+
+        /// <summary>Arms a new wake-up in place of <paramref name="seen"/> (unless another waiter already did).</summary>
+        public void Rearm(Task seen)
+        {
+            var current = Volatile.Read(ref _current);
+            if (current.Task == seen)
+            {
+                Interlocked.CompareExchange(ref _current, New(), current);
+            }
+        }
+
+        private static TaskCompletionSource New() => new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -126,12 +126,14 @@ public sealed class EventStoreAppendTests
     [Fact]
     public async Task AppendAsync_Should_CommitOnTheSecondWriter_OnlyOnceABacklogFormsBehindAStalledCommit()
     {
-        await using var store = await TestLedger.StoreAsync(groupCommit: true); // two writers, the default
+        // A database of its own: the stalled commit holds its tables' locks for a while, and another test's DDL on the
+        // shared database (a day's partition created) would queue behind it, and every append behind that.
+        await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
+        await using var store = TestLedger.Store(dataSource, groupCommit: true); // two writers, the default
         var stalledStream = Guid.CreateVersion7();
         await store.AppendAsync(stalledStream, "device", ExpectedVersion.Any, [Requested(stalledStream)]);
 
         // Hold the stream's row: the next append to it waits inside its commit, and so does the writer that took it.
-        var dataSource = await TestDatabase.DataSourceAsync();
         await using var holder = await dataSource.OpenConnectionAsync();
         await using var tx = await holder.BeginTransactionAsync();
         await using (var hold = new NpgsqlCommand("select 1 from streams where id = $1 for update", holder, tx))

@@ -126,8 +126,9 @@ public sealed class EventStoreAppendTests
     [Fact]
     public async Task AppendAsync_Should_CommitOnTheSecondWriter_OnlyOnceABacklogFormsBehindAStalledCommit()
     {
-        // A database of its own: the stalled commit holds its tables' locks for a while, and another test's DDL on the
-        // shared database (a day's partition created) would queue behind it, and every append behind that.
+        // A database of its own: the stalled commit holds its tables' locks for a while, and DDL of another test on the
+        // shared database that needs ACCESS EXCLUSIVE (a new day's partition did, before migration 0015) would queue
+        // behind it, and every append of every test behind that.
         await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
         await using var store = TestLedger.Store(dataSource, groupCommit: true); // two writers, the default
         var stalledStream = Guid.CreateVersion7();

@@ -387,7 +387,7 @@ public sealed class PushDispatcherTests
         Assert.True(a.Dispatcher.Delivered > 0 && b.Dispatcher.Delivered > 0);
     }
 
-    // A fresh APNs connection takes one request at a time until one is answered (ApnsClient warm-up): answer one first.
+    // Waits until the mock APNs has seen at least `count` requests; fails (cancelled) after `timeout`.
     private static async Task WaitForRequestsAsync(DispatchHarness h, int count, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
@@ -397,6 +397,7 @@ public sealed class PushDispatcherTests
         }
     }
 
+    // A fresh APNs connection takes one request at a time until one is answered (ApnsClient warm-up): answer one first.
     private static async Task WarmUpAsync(DispatchHarness h, DispatchNode node)
     {
         var (device, _) = await h.AddDeviceAsync();

@@ -11,8 +11,7 @@ namespace Monal.Push.Tests.Ledger;
 
 /// <summary>
 /// The retention purge of push events: exact evidence without reading the dropped rows (push_event_days), and no
-/// blocking of appends while a partition is removed or a new day's is made. Blocking is detected with a lock_timeout,
-/// never with timings.
+/// blocking of appends while a partition is removed. Blocking is detected with a lock_timeout, never with timings.
 /// </summary>
 [Trait("Category", "Postgres")]
 public sealed class PushPurgeTests
@@ -76,70 +75,6 @@ public sealed class PushPurgeTests
         Assert.Equal(new PurgeResult(0, 3), result);
         Assert.Equal(2L, await Scalar(dataSource, "select sum(events)::bigint from push_event_days where day = $1", DateOnly.FromDateTime(Start.UtcDateTime)));
         Assert.Equal(2L, await Scalar(dataSource, "select count(*) from push_events"));
-    }
-
-    [Fact]
-    public async Task AppendAsync_Should_MakeANewDaysPartition_WithoutWaitingForAReaderOfPushEvents()
-    {
-        var clock = new ManualClock(Start);
-        var connectionString = await TestDatabase.CreateEmptyDatabaseAsync();
-        await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(MigrationSource.Embedded());
-        var limited = new NpgsqlConnectionStringBuilder(connectionString) { Options = "-c lock_timeout=5000" };
-        await using var limitedSource = NpgsqlDataSource.Create(limited.ConnectionString);
-        await using var store = TestLedger.Store(limitedSource, groupCommit: true, clock: clock);
-        var id = Guid.CreateVersion7();
-        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Requested(id)]);
-
-        await using var holder = await dataSource.OpenConnectionAsync();
-        await using var tx = await holder.BeginTransactionAsync();
-        await using (var read = new NpgsqlCommand("select count(*) from push_events", holder, tx))
-        {
-            await read.ExecuteScalarAsync(); // a long report: ACCESS SHARE on push_events and every partition
-        }
-
-        // The first push of the next UTC day makes its partition while the report still reads.
-        clock.Set(Start.AddDays(1));
-        await store.AppendAsync(id, "device", ExpectedVersion.Any, [Requested(id)]); // lock_timeout 5 s: throws if blocked
-
-        await tx.CommitAsync();
-        Assert.Equal("push_events", await Scalar(dataSource,
-            "select inhparent::regclass::text from pg_inherits where inhrelid = 'push_events_20420302'::regclass"));
-        Assert.Equal(1L, await Scalar(dataSource, "select count(*) from push_events_20420302"));
-        // Its indexes are the parent's, attached, as a partition made with PARTITION OF has them (the first day's).
-        const string AttachedIndexes = """
-            select count(*) from pg_index x join pg_inherits i on i.inhrelid = x.indexrelid
-            where x.indrelid = $1::regclass and i.inhparent in (select indexrelid from pg_index where indrelid = 'push_events'::regclass)
-            """;
-        var expected = (long)(await Scalar(dataSource, AttachedIndexes, "push_events_20420301"))!;
-        Assert.True(expected >= 2, $"the first day's partition has {expected} of the parent's indexes");
-        Assert.Equal(expected, await Scalar(dataSource, AttachedIndexes, "push_events_20420302"));
-        Assert.Equal(expected, await Scalar(dataSource, "select count(*) from pg_index where indrelid = 'push_events_20420302'::regclass"));
-        Assert.Equal(2L, await Scalar(dataSource, "select count(*) from push_events where stream_id = $1", id));
-    }
-
-    [Fact]
-    public async Task EnsurePushPartition_Should_MakeTheDayOnce_When_ProcessesRaceForIt()
-    {
-        await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
-        for (var round = 0; round < 5; round++)
-        {
-            var day = new DateOnly(2042, 4, 1).AddDays(round);
-            var racers = Enumerable.Range(0, 8).Select(async _ =>
-            {
-                await using var connection = await dataSource.OpenConnectionAsync();
-                await using var cmd = new NpgsqlCommand("select monal_ensure_push_partition($1)", connection);
-                cmd.Parameters.Add(new() { Value = day });
-                return (string)(await cmd.ExecuteScalarAsync())!;
-            });
-
-            var names = await Task.WhenAll(racers);
-
-            var part = $"push_events_{day:yyyyMMdd}";
-            Assert.All(names, n => Assert.Equal(part, n));
-            Assert.Equal(1L, await Scalar(dataSource,
-                "select count(*) from pg_inherits where inhrelid = $1::regclass and inhparent = 'push_events'::regclass", part));
-        }
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public sealed class EventStoreAppendTests
     public async Task AppendAsync_Should_CommitOnTheSecondWriter_OnlyOnceABacklogFormsBehindAStalledCommit()
     {
         // A database of its own: the stalled commit holds its tables' locks for a while, and DDL of another test on the
-        // shared database that needs ACCESS EXCLUSIVE (a new day's partition did, before migration 0015) would queue
+        // shared database that needs ACCESS EXCLUSIVE (a new day's partition does: CREATE TABLE ... PARTITION OF) would queue
         // behind it, and every append of every test behind that.
         await using var dataSource = await TestDatabase.IsolatedDataSourceAsync();
         await using var store = TestLedger.Store(dataSource, groupCommit: true); // two writers, the default
